@@ -1,0 +1,1 @@
+"""Dense optical flow and occlusion masks in PyTorch (GPU when present) and OpenCV."""

@@ -1,0 +1,5 @@
+"""``python -m maskbench`` runs the command line."""
+
+from maskbench.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""Command defaults from ``configs/*.toml``, user overrides, frozen dataclasses.
+
+Every command has one TOML file of defaults in the top-level ``configs/`` folder (shipped
+inside the package as ``maskbench.configs``) and one frozen dataclass that names and types
+its keys; the dataclass lives in the module that uses it. :func:`load_config` reads the
+defaults, merges a user's TOML file and command-line overrides on top, and validates the
+result: an unknown key, a wrong type or a missing key raises :class:`ConfigError` naming the
+key, the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from maskbench.errors import ConfigError
+
+ConfigT = TypeVar("ConfigT")
+
+
+def default_config_text(name: str) -> str:
+    """Text of the shipped ``configs/NAME.toml``."""
+    try:
+        return resources.files("maskbench.configs").joinpath(f"{name}.toml").read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no default configuration named {name!r} (configs/{name}.toml)") from None
+
+
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a TOML file, with a one-line error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` fits a (simple) type annotation: scalars, tuples, lists, unions."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (tuple, list):
+        args = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(_accepts, args, value))
+        return all(_accepts(args[0], item) for item in value) if args else True
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, annotation)
+
+
+def _convert(annotation: Any, value: Any) -> Any:
+    """TOML arrays become tuples for tuple fields; ints become floats for float fields."""
+    if annotation is float and isinstance(value, int):
+        return float(value)
+    if typing.get_origin(annotation) is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def build_dataclass(schema: type[ConfigT], values: dict[str, Any], *, origin: str) -> ConfigT:
+    """Validate a flat mapping against a dataclass and build it.
+
+    Parameters
+    ----------
+    schema : dataclass type
+        A frozen dataclass whose fields name every allowed key.
+    values : dict
+        Key → value, e.g. from TOML.
+    origin : str
+        Where the values came from, for error messages.
+    """
+    hints = typing.get_type_hints(schema)
+    names = [field.name for field in dataclasses.fields(schema)]
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(names)}"
+            raise ConfigError(f"unknown key {key!r} in {origin}{hint}")
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise ConfigError(f"{origin} lacks the key(s) {', '.join(missing)}")
+    converted = {}
+    for name in names:
+        value = values[name]
+        if not _accepts(hints[name], value):
+            raise ConfigError(
+                f"key {name!r} in {origin} must be {_describe(hints[name])}, got {value!r}"
+            )
+        converted[name] = _convert(hints[name], value)
+    config = schema(**converted)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate()
+    return config
+
+
+def _describe(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def load_config(
+    name: str,
+    schema: type[ConfigT],
+    *,
+    user_file: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ConfigT:
+    """Load ``configs/NAME.toml``, then a user's file, then overrides; validate.
+
+    Parameters
+    ----------
+    name : str
+        Name of the shipped defaults file, e.g. ``"testset"``.
+    schema : dataclass type
+        Frozen dataclass of the command's settings. If it has a ``validate()`` method, it is
+        called and may raise :class:`ConfigError` for values out of range.
+    user_file : path-like, optional
+        A TOML file whose keys replace the defaults (``--config`` on the command line).
+    overrides : dict, optional
+        Values from command-line options; ``None`` values are ignored (option not given).
+
+    Returns
+    -------
+    schema
+        The validated, frozen configuration.
+    """
+    values = tomllib.loads(default_config_text(name))
+    origin = f"configs/{name}.toml"
+    if user_file is not None:
+        user_values = read_toml(user_file)
+        for key in user_values:
+            if key not in values:
+                build_dataclass(schema, {**values, key: None}, origin=str(user_file))
+        values.update(user_values)
+        origin = f"{user_file} (over {origin})"
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return build_dataclass(schema, values, origin=origin)
+
+
+def config_as_dict(config: Any) -> dict[str, Any]:
+    """A configuration dataclass as a plain dict (tuples become lists), for JSON."""
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in dataclasses.asdict(config).items()
+    }

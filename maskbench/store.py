@@ -1,0 +1,369 @@
+"""Mask stores: raw masks of any size in HDF5 shards, with per-mask provenance.
+
+Layout
+------
+A store is a folder::
+
+    STORE/
+      store.json            format name and version
+      shards/000000.h5      masks appended together, written once, never modified
+      shards/000001.h5
+      ...
+
+Each shard holds its masks bit-packed (``numpy.packbits`` of the row-major hole array) in
+one chunked, gzip-compressed 1-D dataset, with ``offsets`` into it, the mask ``shapes``,
+their ``hole_pixels`` and the provenance columns ``source`` (file the mask came from),
+``frame`` (frame or index in that file) and ``extra`` (a JSON object per mask, e.g. the flow
+method). A shard may carry a ``group`` name (e.g. the video it was extracted from) so that
+resumable commands can tell what is already done.
+
+Why shards: an append writes a whole new shard to a temporary file and renames it into
+place, so an interrupted append leaves the store exactly as it was; nothing ever rewrites
+existing data. ``bench/store.py`` compares this layout with one HDF5 dataset per mask.
+
+Global mask indices run over the shards in name order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from maskbench.errors import InputError, OutputExistsError
+from maskbench.files import atomic_path
+
+FORMAT_NAME = "maskbench-mask-store"
+FORMAT_VERSION = 1
+_SHARD_DIGITS = 6
+_CHUNK_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class MaskRecord:
+    """Provenance of one stored mask.
+
+    Attributes
+    ----------
+    index : int
+        Global index in the store.
+    source : str
+        File (video, image, generator) the mask came from.
+    frame : int
+        Frame number or item index within ``source``.
+    height, width : int
+        Mask size in pixels.
+    hole_ratio : float
+        Hole pixels / all pixels.
+    extra : dict
+        Any further provenance (flow method, generator kind, ...).
+    """
+
+    index: int
+    source: str
+    frame: int
+    height: int
+    width: int
+    hole_ratio: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Shard:
+    path: Path
+    start: int
+    offsets: np.ndarray
+    shapes: np.ndarray
+    hole_pixels: np.ndarray
+    group: str
+
+    @property
+    def count(self) -> int:
+        return len(self.shapes)
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a maskbench mask store folder."""
+    return (Path(path) / "store.json").is_file()
+
+
+class MaskStore:
+    """A folder of HDF5 shards holding masks of any size, read by global index.
+
+    Use :meth:`create` or :meth:`open`; ``len(store)``, ``store[i]`` (a bool hole array),
+    iteration, :meth:`record` and :meth:`records` for provenance, :meth:`append` to add.
+
+    Examples
+    --------
+    >>> store = MaskStore.create("masks.store")                  # doctest: +SKIP
+    >>> store.append([hole], sources=["a.png"], frames=[0])      # doctest: +SKIP
+    >>> hole = store[0]                                          # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._shards: list[_Shard] = []
+        self._handles: dict[Path, h5py.File] = {}
+        self._handle_pid = os.getpid()
+        self.refresh()
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, overwrite: bool = False) -> MaskStore:
+        """Create an empty store; an existing store is refused unless ``overwrite``."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise OutputExistsError(f"mask store {path} already exists; pass --overwrite to replace it")
+        if path.exists():
+            if not is_store(path) and any(path.iterdir()):
+                raise OutputExistsError(f"{path} exists and is not a mask store; refusing to replace it")
+            for shard in sorted((path / "shards").glob("*.h5")):
+                shard.unlink()
+        (path / "shards").mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / "store.json") as temp:
+            temp.write_text(json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n")
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> MaskStore:
+        """Open an existing store; a missing or foreign folder raises :class:`InputError`."""
+        path = Path(path)
+        if not is_store(path):
+            raise InputError(
+                f"{path} is not a mask store (no store.json); make one with "
+                "'maskbench generate', 'maskbench import-masks' or 'maskbench extract'"
+            )
+        header = json.loads((path / "store.json").read_text("utf-8"))
+        if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
+            raise InputError(f"{path}/store.json names an unknown format {header}")
+        return cls(path)
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike) -> MaskStore:
+        """Open ``path`` if it is a store, else create it (for resumable appends)."""
+        return cls.open(path) if is_store(path) else cls.create(path)
+
+    def refresh(self) -> None:
+        """Re-read the shard list (after another process appended)."""
+        self.close()
+        shards, start = [], 0
+        for shard_path in self._shard_paths():
+            with h5py.File(shard_path, "r") as shard_file:
+                shard = _Shard(
+                    path=shard_path,
+                    start=start,
+                    offsets=shard_file["offsets"][:],
+                    shapes=shard_file["shapes"][:],
+                    hole_pixels=shard_file["hole_pixels"][:],
+                    group=str(shard_file.attrs.get("group", "")),
+                )
+            shards.append(shard)
+            start += shard.count
+        self._shards = shards
+        self._starts = np.array([shard.start for shard in shards], dtype=np.int64)
+
+    def _shard_paths(self) -> list[Path]:
+        return sorted((self.path / "shards").glob("[0-9]" * _SHARD_DIGITS + ".h5"))
+
+    def close(self) -> None:
+        """Close open shard files (they reopen lazily)."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def __enter__(self) -> MaskStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+    # -- reading -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(sum(shard.count for shard in self._shards))
+
+    def _locate(self, index: int) -> tuple[_Shard, int]:
+        count = len(self)
+        if not -count <= index < count:
+            raise IndexError(f"mask index {index} out of range for a store of {count} masks")
+        index %= count
+        shard = self._shards[int(np.searchsorted(self._starts, index, side="right")) - 1]
+        return shard, index - shard.start
+
+    def _handle(self, shard: _Shard) -> h5py.File:
+        if self._handle_pid != os.getpid():
+            self._handles, self._handle_pid = {}, os.getpid()
+        if shard.path not in self._handles:
+            self._handles[shard.path] = h5py.File(shard.path, "r")
+        return self._handles[shard.path]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """The mask at global ``index`` as an (H, W) bool hole array."""
+        shard, local = self._locate(int(index))
+        begin, end = shard.offsets[local], shard.offsets[local + 1]
+        packed = self._handle(shard)["bits"][begin:end]
+        height, width = (int(v) for v in shard.shapes[local])
+        bits = np.unpackbits(packed, count=height * width)
+        return bits.reshape(height, width).astype(bool)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def record(self, index: int) -> MaskRecord:
+        """Provenance of the mask at global ``index``."""
+        shard, local = self._locate(int(index))
+        handle = self._handle(shard)
+        height, width = (int(v) for v in shard.shapes[local])
+        return MaskRecord(
+            index=shard.start + local,
+            source=handle["source"][local].decode("utf-8"),
+            frame=int(handle["frame"][local]),
+            height=height,
+            width=width,
+            hole_ratio=float(shard.hole_pixels[local]) / (height * width),
+            extra=json.loads(handle["extra"][local].decode("utf-8")),
+        )
+
+    def records(self) -> pd.DataFrame:
+        """Provenance of every mask, one row per global index.
+
+        Columns: ``index, source, frame, height, width, hole_pixels, hole_ratio, group,
+        extra`` (``extra`` as a JSON string).
+        """
+        frames = []
+        for shard in self._shards:
+            handle = self._handle(shard)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "index": np.arange(shard.start, shard.start + shard.count),
+                        "source": [s.decode("utf-8") for s in handle["source"][:]],
+                        "frame": handle["frame"][:],
+                        "height": shard.shapes[:, 0],
+                        "width": shard.shapes[:, 1],
+                        "hole_pixels": shard.hole_pixels,
+                        "hole_ratio": shard.hole_pixels / shard.shapes.prod(axis=1),
+                        "group": shard.group,
+                        "extra": [s.decode("utf-8") for s in handle["extra"][:]],
+                    }
+                )
+            )
+        columns = ["index", "source", "frame", "height", "width", "hole_pixels", "hole_ratio", "group", "extra"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+    def hole_ratios(self) -> np.ndarray:
+        """Hole ratio of every mask, (N,) float64, without reading the masks."""
+        if not self._shards:
+            return np.zeros(0)
+        return np.concatenate([s.hole_pixels / s.shapes.prod(axis=1) for s in self._shards])
+
+    def shapes(self) -> np.ndarray:
+        """(N, 2) int array of every mask's (height, width), without reading the masks."""
+        if not self._shards:
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.concatenate([shard.shapes for shard in self._shards]).astype(np.int64)
+
+    def groups(self) -> set[str]:
+        """Group names of the shards (e.g. videos already extracted)."""
+        return {shard.group for shard in self._shards if shard.group}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every shard's bytes, in order: identifies the store's content."""
+        digest = hashlib.sha256()
+        for shard in self._shards:
+            digest.update(shard.path.name.encode())
+            with open(shard.path, "rb") as shard_file:
+                for block in iter(lambda: shard_file.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def append(
+        self,
+        holes: Sequence[np.ndarray],
+        *,
+        sources: Sequence[str],
+        frames: Sequence[int],
+        extras: Sequence[dict[str, Any]] | None = None,
+        group: str = "",
+    ) -> range:
+        """Append masks as one new shard, atomically.
+
+        Parameters
+        ----------
+        holes : sequence of (H, W) bool ndarray
+            Masks, any sizes; True = hole.
+        sources, frames : sequences of str and int
+            Provenance, one per mask.
+        extras : sequence of dict, optional
+            Further JSON-serialisable provenance per mask.
+        group : str
+            Name stored with the shard (e.g. the video) for :meth:`groups`.
+
+        Returns
+        -------
+        range
+            The global indices given to the new masks. An empty ``holes`` writes nothing.
+        """
+        count = len(holes)
+        extras = list(extras) if extras is not None else [{} for _ in range(count)]
+        if not (len(sources) == len(frames) == len(extras) == count):
+            raise ValueError("holes, sources, frames and extras must have the same length")
+        for hole in holes:
+            if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.ndim != 2:
+                raise InputError(f"a stored mask must be a 2-D bool array, got {getattr(hole, 'dtype', type(hole))}")
+        start = len(self)
+        if count == 0:
+            return range(start, start)
+        packed = [np.packbits(hole.ravel()) for hole in holes]
+        offsets = np.concatenate([[0], np.cumsum([p.size for p in packed])]).astype(np.int64)
+        paths = self._shard_paths()
+        number = int(paths[-1].stem) + 1 if paths else 0
+        target = self.path / "shards" / f"{number:0{_SHARD_DIGITS}d}.h5"
+        with atomic_path(target) as temp:
+            with h5py.File(temp, "w") as shard_file:
+                bits = np.concatenate(packed)
+                shard_file.create_dataset(
+                    "bits", data=bits, chunks=(min(_CHUNK_BYTES, bits.size),), compression="gzip", shuffle=False
+                )
+                shard_file["offsets"] = offsets
+                shard_file["shapes"] = np.array([hole.shape for hole in holes], dtype=np.int32)
+                shard_file["hole_pixels"] = np.array([np.count_nonzero(h) for h in holes], dtype=np.int64)
+                string = h5py.string_dtype("utf-8")
+                shard_file.create_dataset("source", data=list(map(str, sources)), dtype=string)
+                shard_file["frame"] = np.asarray(frames, dtype=np.int64)
+                shard_file.create_dataset("extra", data=[json.dumps(e, sort_keys=True) for e in extras], dtype=string)
+                shard_file.attrs["group"] = group
+        self.refresh()
+        return range(start, start + count)
+
+    def extend_from(self, other: MaskStore) -> range:
+        """Append every mask of ``other`` (shard by shard, provenance kept); for merging."""
+        start = len(self)
+        for shard in other._shards:
+            indices = range(shard.start, shard.start + shard.count)
+            records = [other.record(i) for i in indices]
+            self.append(
+                [other[i] for i in indices],
+                sources=[r.source for r in records],
+                frames=[r.frame for r in records],
+                extras=[r.extra for r in records],
+                group=shard.group,
+            )
+        return range(start, len(self))
