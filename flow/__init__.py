@@ -1,1 +1,33 @@
-"""Dense optical flow and occlusion masks in PyTorch (GPU when present) and OpenCV."""
+"""Dense optical flow and occlusion masks in PyTorch (GPU when present) and OpenCV.
+
+Standalone: depends on numpy, torch and OpenCV only (never on ``maskbench``).
+
+>>> import flow
+>>> forward = flow.estimate(frame0, frame1)                      # (H, W, 2) float32
+>>> backward = flow.estimate(frame1, frame0)
+>>> occluded = flow.occlusion(forward, backward)                 # (H, W) bool
+>>> disoccluded = flow.occlusion(backward, forward)
+"""
+
+from flow.device import resolve_device
+from flow.estimate import FLOW_METHODS, FlowMethod, estimate, estimate_batch
+from flow.occlusion import (
+    DEFAULT_OCCLUSION_METHOD,
+    OCCLUSION_METHODS,
+    OcclusionMethod,
+    occlusion,
+    occlusion_batch,
+)
+
+__all__ = [
+    "DEFAULT_OCCLUSION_METHOD",
+    "FLOW_METHODS",
+    "OCCLUSION_METHODS",
+    "FlowMethod",
+    "OcclusionMethod",
+    "estimate",
+    "estimate_batch",
+    "occlusion",
+    "occlusion_batch",
+    "resolve_device",
+]

@@ -94,11 +94,7 @@ def build_dataclass(schema: type[ConfigT], values: dict[str, Any], *, origin: st
     """
     hints = typing.get_type_hints(schema)
     names = [field.name for field in dataclasses.fields(schema)]
-    for key in values:
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(names)}"
-            raise ConfigError(f"unknown key {key!r} in {origin}{hint}")
+    check_known_keys(schema, values, origin=origin)
     missing = [name for name in names if name not in values]
     if missing:
         raise ConfigError(f"{origin} lacks the key(s) {', '.join(missing)}")
@@ -115,6 +111,16 @@ def build_dataclass(schema: type[ConfigT], values: dict[str, Any], *, origin: st
     if validate is not None:
         validate()
     return config
+
+
+def check_known_keys(schema: type, values: dict[str, Any], *, origin: str) -> None:
+    """Raise :class:`ConfigError` for the first key that ``schema`` does not have."""
+    names = [field.name for field in dataclasses.fields(schema)]
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(names)}"
+            raise ConfigError(f"unknown key {key!r} in {origin}{hint}")
 
 
 def _describe(annotation: Any) -> str:
@@ -151,9 +157,7 @@ def load_config(
     origin = f"configs/{name}.toml"
     if user_file is not None:
         user_values = read_toml(user_file)
-        for key in user_values:
-            if key not in values:
-                build_dataclass(schema, {**values, key: None}, origin=str(user_file))
+        check_known_keys(schema, user_values, origin=str(user_file))
         values.update(user_values)
         origin = f"{user_file} (over {origin})"
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})

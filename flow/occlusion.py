@@ -1,0 +1,138 @@
+"""Occlusion masks from a forward and a backward flow.
+
+A pixel of frame t is *occluded* when its scene point has no correspondence in frame t+1:
+it is covered by something else or leaves the frame. Disocclusion (pixels of frame t+1
+with no correspondence in frame t) is the same test on the reversed pair,
+``occlusion(backward, forward)``.
+
+Methods (w = forward flow at x, ŵ = backward flow sampled bilinearly at x + w(x),
+all norms squared, as in Sundaram, Brox & Keutzer 2010):
+
+``"fb"``
+    forward-backward test: occluded where |w + ŵ|² ≥ 0.01 (|w|² + |ŵ|²) + 0.5,
+    or where x + w(x) falls outside [0, W−1] × [0, H−1].
+``"fb+motion"``
+    ``"fb"`` or the motion-boundary test |∇u|² + |∇v|² > 0.01 |w|² + 0.002
+    (∇ by central differences, one-sided at the borders; w = (u, v)).
+``"range"``
+    the range map: every pixel y of frame t+1 is pushed back to y + ŵ(y) in frame t
+    (ŵ the backward flow at y) and spreads a weight of 1 bilinearly over the four
+    pixels around it; pixels of frame t that receive less than ``range_threshold``
+    are occluded.
+``"fb|range"``, ``"fb&range"``
+    union and intersection of ``"fb"`` and ``"range"``.
+
+Some public code applies these tests with unsquared norms (|w + ŵ| ≥ 0.01(|w| + |ŵ|) + 0.5);
+that is a different, much stricter test for large motions, and it is not what we compute.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import numpy as np
+import torch
+
+from flow._checks import check_flow_array, check_flow_batch, check_same_shape
+from flow.warp import inside_frame, sample, splat_weights, targets
+
+OcclusionMethod = Literal["fb", "fb+motion", "range", "fb|range", "fb&range"]
+#: Every occlusion method (see the module docstring for the formulas).
+OCCLUSION_METHODS: tuple[str, ...] = get_args(OcclusionMethod)
+#: The method with the best occlusion F1 in ``bench/flow.py`` (see .handoff/bench-flow.md).
+DEFAULT_OCCLUSION_METHOD: OcclusionMethod = "range"
+#: Received weight below which the range map calls a pixel occluded.
+DEFAULT_RANGE_THRESHOLD = 0.5
+
+_FB_RELATIVE = 0.01
+_FB_ABSOLUTE = 0.5
+_MOTION_RELATIVE = 0.01
+_MOTION_ABSOLUTE = 0.002
+
+
+def occlusion(
+    forward: np.ndarray,
+    backward: np.ndarray,
+    *,
+    method: OcclusionMethod = DEFAULT_OCCLUSION_METHOD,
+    range_threshold: float = DEFAULT_RANGE_THRESHOLD,
+) -> np.ndarray:
+    """Pixels of frame t with no correspondence in frame t+1.
+
+    Parameters
+    ----------
+    forward : np.ndarray
+        (H, W, 2) float flow from frame t to frame t+1, pixels, x then y.
+    backward : np.ndarray
+        (H, W, 2) float flow from frame t+1 to frame t.
+    method : {"fb", "fb+motion", "range", "fb|range", "fb&range"}
+        The test; formulas in the module docstring.
+    range_threshold : float
+        Received weight under which the range map marks a pixel occluded.
+
+    Returns
+    -------
+    np.ndarray
+        (H, W) bool, True = occluded.
+    """
+    check_flow_array(forward, "forward")
+    check_flow_array(backward, "backward")
+    check_same_shape(forward, backward, "forward and backward")
+    forward_batch = torch.from_numpy(np.asarray(forward, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    backward_batch = torch.from_numpy(np.asarray(backward, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    occluded = occlusion_batch(forward_batch, backward_batch, method=method, range_threshold=range_threshold)
+    return occluded[0].numpy()
+
+
+def occlusion_batch(
+    forward: torch.Tensor,
+    backward: torch.Tensor,
+    *,
+    method: OcclusionMethod = DEFAULT_OCCLUSION_METHOD,
+    range_threshold: float = DEFAULT_RANGE_THRESHOLD,
+) -> torch.Tensor:
+    """:func:`occlusion` for (B, 2, H, W) float flow tensors on any device → (B, H, W) bool."""
+    check_flow_batch(forward, "forward")
+    check_flow_batch(backward, "backward")
+    check_same_shape(forward, backward, "forward and backward")
+    if method not in OCCLUSION_METHODS:
+        raise ValueError(f"unknown occlusion method {method!r}; expected one of {', '.join(OCCLUSION_METHODS)}")
+    forward = forward.float()
+    backward = backward.float()
+    if method == "range":
+        return range_occlusion(backward, threshold=range_threshold)
+    inconsistent = forward_backward_occlusion(forward, backward)
+    if method == "fb":
+        return inconsistent
+    if method == "fb+motion":
+        return inconsistent | motion_boundary(forward)
+    ranged = range_occlusion(backward, threshold=range_threshold)
+    return inconsistent | ranged if method == "fb|range" else inconsistent & ranged
+
+
+def forward_backward_occlusion(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """Sundaram et al.'s forward-backward test plus out-of-frame targets, (B, H, W) bool.
+
+    Occluded where |w + ŵ|² ≥ 0.01 (|w|² + |ŵ|²) + 0.5 with ŵ = backward(x + w(x))
+    (bilinear), or where x + w(x) lies outside the frame.
+    """
+    points = targets(forward)
+    returned = sample(backward, points)
+    round_trip = ((forward + returned) ** 2).sum(dim=1)
+    magnitudes = (forward**2).sum(dim=1) + (returned**2).sum(dim=1)
+    return (round_trip >= _FB_RELATIVE * magnitudes + _FB_ABSOLUTE) | ~inside_frame(points)
+
+
+def motion_boundary(forward: torch.Tensor) -> torch.Tensor:
+    """Sundaram et al.'s motion-boundary test |∇u|² + |∇v|² > 0.01 |w|² + 0.002, (B, H, W) bool.
+
+    ∇ is taken by central differences, one-sided at the borders (:func:`torch.gradient`).
+    """
+    grad_y, grad_x = torch.gradient(forward, dim=(-2, -1))
+    variation = (grad_x**2 + grad_y**2).sum(dim=1)
+    return variation > _MOTION_RELATIVE * (forward**2).sum(dim=1) + _MOTION_ABSOLUTE
+
+
+def range_occlusion(backward: torch.Tensor, *, threshold: float = DEFAULT_RANGE_THRESHOLD) -> torch.Tensor:
+    """Range-map occlusion: pixels of frame t receiving < ``threshold`` when frame t+1 is splatted back, (B, H, W)."""
+    return splat_weights(backward) < threshold

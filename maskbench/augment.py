@@ -1,0 +1,336 @@
+"""Random dilation, rotation, crop and flips of hole masks (Liu et al. 2018, section 4.1).
+
+The paper builds both its training masks and its test split from raw masks by "random
+dilation, rotation and cropping". This module holds the deterministic primitives and one
+seeded random composition of them:
+
+1. :func:`rotate` by any angle about the centre, nearest-neighbour, on a canvas grown so
+   that no corner of the mask is lost;
+2. :func:`crop_resize`: a square window of the rotated canvas, resized to ``size``×``size``
+   (the window side is ``crop_scale`` × the shorter side of the *unrotated* mask, so the
+   scale means the same at every angle);
+3. flips, left-right and up-down;
+4. :func:`dilate` by a radius in output pixels with a circular (elliptical, equal axes)
+   kernel: a pixel becomes a hole when it lies within Euclidean distance ``radius`` of a
+   hole pixel.
+
+The ranges live in ``configs/testset.toml`` (:class:`AugmentConfig`); every random choice of
+:func:`random_augment` draws from the generator it is given, so a generator made by
+:func:`maskbench.rng.item_rng` makes the result depend only on (seed, item).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+from maskbench.errors import ConfigError
+
+#: Side of the masks of the test split and of training masks, px.
+MASK_SIZE: int = 512
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random augmentation; defaults in ``configs/testset.toml``.
+
+    Attributes
+    ----------
+    dilation_radius : (int, int)
+        Inclusive range of the dilation radius, px at the output size; 0 = no dilation.
+    rotation_degrees : (float, float)
+        Range of the rotation angle, degrees, counter-clockwise as displayed.
+    crop_scale : (float, float)
+        Range of the crop window side as a share of the shorter side of the source mask,
+        in (0, 1]; 1 with no rotation takes the whole (square) mask.
+    flip_horizontal, flip_vertical : float
+        Probabilities of a left-right and of an up-down flip, in [0, 1].
+    """
+
+    dilation_radius: tuple[int, int]
+    rotation_degrees: tuple[float, float]
+    crop_scale: tuple[float, float]
+    flip_horizontal: float
+    flip_vertical: float
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` when a range is empty or out of bounds."""
+        low, high = self.dilation_radius
+        if not 0 <= low <= high:
+            raise ConfigError(f"dilation_radius must be [low, high] with 0 <= low <= high, got {list(self.dilation_radius)}")
+        low, high = self.rotation_degrees
+        if not low <= high:
+            raise ConfigError(f"rotation_degrees must be [low, high] with low <= high, got {list(self.rotation_degrees)}")
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ConfigError(f"crop_scale must be [low, high] with 0 < low <= high <= 1, got {list(self.crop_scale)}")
+        for name in ("flip_horizontal", "flip_vertical"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
+
+    @classmethod
+    def from_config(cls, config: Any) -> AugmentConfig:
+        """The augmentation part of a larger configuration that has the same fields."""
+        return cls(**{field.name: getattr(config, field.name) for field in fields(cls)})
+
+
+def load_augment_config(
+    user_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> AugmentConfig:
+    """Augmentation ranges from ``configs/testset.toml``, a user's file and overrides.
+
+    Parameters
+    ----------
+    user_file : path-like, optional
+        A TOML file with keys of ``configs/testset.toml`` to replace.
+    overrides : dict, optional
+        Key → value; ``None`` values are ignored.
+    """
+    from maskbench.testset import load_testset_config  # testset.toml holds both key sets
+
+    return AugmentConfig.from_config(load_testset_config(user_file, overrides))
+
+
+# -- deterministic primitives --------------------------------------------------------------
+
+
+def _check_hole(hole: np.ndarray) -> None:
+    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.ndim != 2:
+        kind = getattr(hole, "dtype", type(hole).__name__)
+        raise TypeError(f"expected a 2-D bool hole array, got {kind} with shape {getattr(hole, 'shape', '?')}")
+
+
+def distance_to_hole(hole: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every pixel to the nearest hole pixel (0 on holes).
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Exact Euclidean distances in px; ``inf`` everywhere when there is no hole.
+    """
+    _check_hole(hole)
+    if not hole.any():
+        return np.full(hole.shape, np.inf, dtype=np.float32)
+    return cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def signed_distance(hole: np.ndarray) -> np.ndarray:
+    """Signed distance to the hole outline: > 0 outside the holes, < 0 inside.
+
+    One distance map gives every dilation and erosion with a circular kernel:
+    ``signed_distance(hole) <= r`` is ``dilate(hole, r)`` and ``signed_distance(hole) < -r``
+    is ``erode(hole, r)`` (r ≥ 0).
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Outside a hole: distance to the nearest hole pixel (≥ 1). Inside: minus the
+        distance to the nearest valid pixel (≤ −1).
+    """
+    outside = distance_to_hole(hole)
+    inside = distance_to_hole(~hole)
+    return np.where(hole, -inside, outside).astype(np.float32)
+
+
+def dilate(hole: np.ndarray, radius: float) -> np.ndarray:
+    """Dilate holes with a circular kernel of the given radius.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    radius : float
+        ≥ 0, px. A pixel becomes a hole when its Euclidean distance to a hole pixel is at
+        most ``radius``; 0 returns a copy.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        A superset of ``hole``.
+    """
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    return distance_to_hole(hole) <= radius
+
+
+def erode(hole: np.ndarray, radius: float) -> np.ndarray:
+    """Erode holes with a circular kernel: the complement of dilating the valid pixels."""
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    return ~dilate(~hole, radius)
+
+
+def rotated_shape(shape: tuple[int, int], angle: float) -> tuple[int, int]:
+    """(height, width) of the smallest canvas that holds an H×W grid rotated by ``angle``°."""
+    height, width = shape
+    radians = math.radians(angle)
+    cos, sin = abs(math.cos(radians)), abs(math.sin(radians))
+    # pixel centres span (n - 1); the rotated span plus one pixel, rounded up past float noise
+    new_width = math.ceil((width - 1) * cos + (height - 1) * sin + 1 - 1e-6)
+    new_height = math.ceil((width - 1) * sin + (height - 1) * cos + 1 - 1e-6)
+    return new_height, new_width
+
+
+def rotate(hole: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate a mask about its centre by ``angle`` degrees, nearest-neighbour, keeping corners.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    angle : float
+        Degrees, counter-clockwise as displayed (``rotate(hole, 90)`` equals
+        ``np.rot90(hole)``).
+
+    Returns
+    -------
+    (H', W') bool ndarray
+        The canvas grows to :func:`rotated_shape` so that every pixel of the input lands on
+        it; the new corners are valid (False).
+    """
+    _check_hole(hole)
+    height, width = hole.shape
+    new_height, new_width = rotated_shape(hole.shape, angle)
+    if angle % 360 == 0:
+        return hole.copy()
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+    matrix[0, 2] += (new_width - width) / 2
+    matrix[1, 2] += (new_height - height) / 2
+    rotated = cv2.warpAffine(
+        hole.astype(np.uint8),
+        matrix,
+        (new_width, new_height),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return rotated.astype(bool)
+
+
+def resize(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a mask: nearest-neighbour when enlarging, area coverage ≥ ½ when shrinking.
+
+    Returns
+    -------
+    (shape[0], shape[1]) bool ndarray
+        The input itself (copied) when the size does not change.
+    """
+    _check_hole(hole)
+    if hole.shape == tuple(shape):
+        return hole.copy()
+    dsize = (int(shape[1]), int(shape[0]))
+    if shape[0] >= hole.shape[0] and shape[1] >= hole.shape[1]:
+        return cv2.resize(hole.astype(np.uint8), dsize, interpolation=cv2.INTER_NEAREST).astype(bool)
+    coverage = cv2.resize(hole.astype(np.float32), dsize, interpolation=cv2.INTER_AREA)
+    return coverage >= 0.5
+
+
+def crop_resize(hole: np.ndarray, top: int, left: int, side: int, *, size: int = MASK_SIZE) -> np.ndarray:
+    """Cut the square window ``hole[top:top+side, left:left+side]`` and resize it to ``size``².
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    top, left : int
+        Upper-left corner of the window; the window must lie inside the mask.
+    side : int
+        Window side, px, 1 … min(H, W).
+    size : int
+        Output side, px.
+
+    Returns
+    -------
+    (size, size) bool ndarray
+    """
+    _check_hole(hole)
+    height, width = hole.shape
+    if not (1 <= side and 0 <= top <= height - side and 0 <= left <= width - side):
+        raise ValueError(f"window (top={top}, left={left}, side={side}) does not fit a {height}x{width} mask")
+    return resize(hole[top : top + side, left : left + side], (size, size))
+
+
+def flip(hole: np.ndarray, *, horizontal: bool, vertical: bool) -> np.ndarray:
+    """Mirror left-right and/or up-down (a copy)."""
+    if horizontal:
+        hole = hole[:, ::-1]
+    if vertical:
+        hole = hole[::-1, :]
+    return np.ascontiguousarray(hole)
+
+
+# -- random composition --------------------------------------------------------------------
+
+
+def random_window(
+    hole: np.ndarray, rng: np.random.Generator, config: AugmentConfig, *, size: int = MASK_SIZE
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Random rotation, crop and flips of a mask, without dilation.
+
+    The steps of :func:`random_augment` before its dilation; the test-set builder steers
+    the dilation itself. Parameters and returns as :func:`random_augment` (no
+    ``dilation_radius`` in the parameters).
+    """
+    _check_hole(hole)
+    angle = float(rng.uniform(*config.rotation_degrees))
+    rotated = rotate(hole, angle)
+    crop_scale = float(rng.uniform(*config.crop_scale))
+    side = max(1, min(round(crop_scale * min(hole.shape)), *rotated.shape))
+    top = int(rng.integers(0, rotated.shape[0] - side + 1))
+    left = int(rng.integers(0, rotated.shape[1] - side + 1))
+    flip_horizontal = bool(rng.random() < config.flip_horizontal)
+    flip_vertical = bool(rng.random() < config.flip_vertical)
+    window = crop_resize(rotated, top, left, side, size=size)
+    window = flip(window, horizontal=flip_horizontal, vertical=flip_vertical)
+    parameters = {
+        "angle": angle,
+        "crop_scale": crop_scale,
+        "crop_top": float(top),
+        "crop_left": float(left),
+        "crop_side": float(side),
+        "flip_horizontal": float(flip_horizontal),
+        "flip_vertical": float(flip_vertical),
+    }
+    return window, parameters
+
+
+def random_augment(
+    hole: np.ndarray, rng: np.random.Generator, config: AugmentConfig, *, size: int = MASK_SIZE
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Randomly rotate, crop, flip and dilate a mask into a ``size``×``size`` training mask.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        A raw mask of any size, True = hole.
+    rng : numpy.random.Generator
+        Source of every random choice (use :func:`maskbench.rng.item_rng` per item).
+    config : AugmentConfig
+        Ranges of the random parameters.
+    size : int
+        Output side, px.
+
+    Returns
+    -------
+    hole : (size, size) bool ndarray
+        The augmented mask.
+    parameters : dict of str to float
+        The values drawn: ``angle`` (degrees), ``crop_scale``, ``crop_top``, ``crop_left``,
+        ``crop_side`` (window in the rotated canvas, px), ``flip_horizontal``,
+        ``flip_vertical`` (0 or 1) and ``dilation_radius`` (px at the output size).
+
+    Notes
+    -----
+    The order is rotate → crop and resize → flip → dilate, so the dilation radius is in
+    output pixels whatever the size of the source mask.
+    """
+    window, parameters = random_window(hole, rng, config, size=size)
+    radius = int(rng.integers(config.dilation_radius[0], config.dilation_radius[1] + 1))
+    parameters["dilation_radius"] = float(radius)
+    return (dilate(window, radius) if radius > 0 else window), parameters

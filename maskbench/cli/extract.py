@@ -1,0 +1,94 @@
+"""``maskbench extract`` and ``maskbench merge-stores``: occlusion masks from videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maskbench.cli.common import (
+    config_option,
+    device_option,
+    overwrite_option,
+    reports_user_errors,
+    workers_option,
+)
+from maskbench.config import load_config
+from maskbench.extract import ExtractConfig, extract_videos, merge_stores, parse_shard
+
+
+@click.command("extract")
+@click.option(
+    "--videos",
+    "videos_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of video files (.mp4 .avi .mov .mkv .webm ...) and/or folders of numbered frames.",
+)
+@click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write (resumed when it exists).")
+@click.option("--method", default=None, help="Optical flow: tvl1 (PyTorch, GPU when present), dis or farneback (OpenCV, CPU). [config]")
+@click.option("--occlusion", default=None, help="Occlusion test of the flow package, or 'default'. [config]")
+@device_option
+@click.option("--stride", type=click.IntRange(min=1), default=None, help="Take the pair (t, t+1) for every S-th frame t. [config]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Frame pairs per flow call. [config]")
+@click.option("--working-size", type=click.IntRange(min=32), default=None, help="Shorter side of the frames, pixels. [config]")
+@workers_option
+@click.option("--shard", default="1/1", show_default=True, help="Process only part K of N of the videos (K from 1), e.g. for a job array.")
+@overwrite_option
+@config_option
+@reports_user_errors
+def extract_command(
+    videos_dir: Path,
+    store: Path,
+    method: str | None,
+    occlusion: str | None,
+    device: str,
+    stride: int | None,
+    batch_size: int | None,
+    working_size: int | None,
+    workers: int | None,
+    shard: str,
+    overwrite: bool,
+    config_file: Path | None,
+) -> None:
+    """Occlusion and disocclusion masks of consecutive video frames, into a mask store.
+
+    Each video is appended to the store in one atomic step, so a rerun skips the videos
+    already done and an interrupted run loses at most the videos in progress.
+    """
+    config = load_config(
+        "extract",
+        ExtractConfig,
+        user_file=config_file,
+        overrides={
+            "method": method,
+            "occlusion": occlusion,
+            "stride": stride,
+            "batch_size": batch_size,
+            "working_size": working_size,
+            "workers": workers,
+        },
+    )
+    summary = extract_videos(
+        videos_dir, store, config=config, device=device, shard=parse_shard(shard), overwrite=overwrite
+    )
+    click.echo(summary.to_text())
+    click.echo(f"masks written to {store}")
+
+
+@click.command("merge-stores")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to merge into (created when missing).")
+@overwrite_option
+@reports_user_errors
+def merge_stores_command(sources: tuple[Path, ...], store: Path, overwrite: bool) -> None:
+    """Join mask stores (e.g. the shards of 'extract --shard K/N') into one.
+
+    Groups (videos) that the output already holds are skipped and listed, so the merge can
+    be rerun to add shards that finished later.
+    """
+    summary = merge_stores(sources, store, overwrite=overwrite)
+    click.echo(summary.to_text())
+
+
+COMMANDS = [extract_command, merge_stores_command]

@@ -1,0 +1,424 @@
+"""One interface for every inpainter: ``load_inpainter(spec)`` → ``inpainter(image, hole)``.
+
+Specs
+-----
+============================  ==============================================================
+``patchmatch``                PatchMatch completion (:mod:`maskbench.models.patchmatch`), CPU
+``telea``, ``ns``             OpenCV's Telea / Navier–Stokes fills (:mod:`~maskbench.models.classical`), CPU
+``pconv:PATH``                ``PConvUNet`` weights: a maskbench checkpoint or a bare state dict
+``conv:PATH``                 ``ConvUNet`` weights, likewise
+``pconv:random``              an untrained, seeded He-initialised ``PConvUNet``: for speed tests only
+``conv:random``               an untrained ``ConvUNet``: for speed tests only
+``PATH``                      a maskbench checkpoint (``maskbench train``), which names its architecture
+``torchscript:PATH``          a TorchScript module ``model(image, valid_mask) -> image`` (see below)
+``package.module:NAME``       ``NAME`` in an importable module: a ``torch.nn.Module`` instance
+                              (same call as TorchScript), an :class:`Inpainter`, or any
+                              other callable ``fn(image, hole) -> image`` on one numpy image
+============================  ==============================================================
+
+Torch models (``kind == "torch"``) are called on batches on their device:
+``model(image, valid_mask)`` with ``image`` (B, 3, H, W) float32 in [0, 1] and ``valid_mask``
+(B, 1, H, W) float32, 1 = valid; they return (B, 3, H, W). CPU inpainters (``kind == "cpu"``)
+take one (H, W, 3) float32 image and an (H, W) bool hole; they are picklable (only the spec
+travels; the function is imported again in the worker).
+
+Whatever the model returns, the inpainter clamps it to [0, 1] and composites it: pixels
+outside the hole are the input's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from maskbench.errors import ConfigError, InputError
+
+Kind = Literal["torch", "cpu"]
+NumpyFill = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+#: Format name written into every checkpoint of ``maskbench train``.
+CHECKPOINT_FORMAT = "maskbench-checkpoint"
+#: Seed of the He initialisation of ``pconv:random`` / ``conv:random``.
+RANDOM_WEIGHTS_SEED = 0
+
+_BUILTIN_CPU: dict[str, str] = {
+    "patchmatch": "maskbench.models.patchmatch:inpaint_patchmatch",
+    "telea": "maskbench.models.classical:inpaint_telea",
+    "ns": "maskbench.models.classical:inpaint_ns",
+}
+_DISPLAY_NAMES = {"patchmatch": "PatchMatch", "telea": "Telea", "ns": "Navier-Stokes", "pconv": "PConv", "conv": "Conv"}
+_CALLABLE_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w.]*$")
+SPEC_HELP = (
+    "expected one of: patchmatch, telea, ns, pconv:PATH, conv:PATH, pconv:random, conv:random, "
+    "a maskbench checkpoint PATH, torchscript:PATH, package.module:callable"
+)
+
+
+class Inpainter:
+    """An inpainting method behind one call: ``inpainter(image, hole) -> image``.
+
+    Parameters of the call
+    ----------------------
+    image : numpy.ndarray or torch.Tensor
+        float32 RGB in [0, 1]: (H, W, 3) numpy or (B, 3, H, W) torch.
+    hole : numpy.ndarray or torch.Tensor
+        bool, True = missing: (H, W) numpy or (B, 1, H, W) torch.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        Same type, shape, dtype and device as ``image``; pixels outside the hole equal the
+        input's exactly, pixels inside are the method's fill clamped to [0, 1].
+
+    Attributes
+    ----------
+    name : str
+        Short name for tables (``"PConv"``, ``"Telea"``, ...).
+    kind : {"torch", "cpu"}
+        ``"torch"``: batched on ``device``; ``"cpu"``: one image at a time, picklable, meant to
+        run in worker processes.
+    spec : str
+        The spec it was loaded from; ``load_inpainter(spec)`` builds it again.
+    checkpoint_sha256 : str or None
+        SHA-256 of the weights file, None when there is none.
+    """
+
+    name: str
+    kind: Kind
+    spec: str
+    checkpoint_sha256: str | None
+
+    def __call__(self, image: np.ndarray | torch.Tensor, hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if isinstance(image, np.ndarray):
+            _check_numpy_pair(image, hole)
+            return self._fill_numpy(image, hole)
+        if isinstance(image, torch.Tensor):
+            _check_torch_pair(image, hole)
+            return self._fill_torch(image, hole)
+        raise InputError(f"image must be a numpy array or a torch tensor, got {type(image).__name__}")
+
+    def _fill_numpy(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fill_torch(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spec={self.spec!r}, kind={self.kind!r})"
+
+
+class CpuInpainter(Inpainter):
+    """A per-image numpy function ``fill(image, hole) -> image``, re-imported from ``target`` when unpickled.
+
+    Parameters
+    ----------
+    spec : str
+        The spec (kept for :func:`load_inpainter`).
+    target : str
+        ``"package.module:function"`` of the fill function.
+    name : str
+        Name for tables.
+    """
+
+    kind: Kind = "cpu"
+
+    def __init__(self, spec: str, target: str, *, name: str) -> None:
+        self.spec = spec
+        self.target = target
+        self.name = name
+        self.checkpoint_sha256 = None
+        self._function: NumpyFill | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec, "target": self.target, "name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["spec"], state["target"], name=state["name"])  # type: ignore[misc]
+
+    @property
+    def function(self) -> NumpyFill:
+        """The fill function, imported on first use."""
+        if self._function is None:
+            self._function = _import_object(self.target)
+        return self._function
+
+    def _fill_numpy(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        filled = np.asarray(self.function(image, hole))
+        if filled.shape != image.shape:
+            raise InputError(f"inpainter {self.spec!r} returned shape {filled.shape}, expected {image.shape}")
+        return np.where(hole[..., None], np.clip(filled.astype(np.float32), 0.0, 1.0), image)
+
+    def _fill_torch(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        images = image.detach().permute(0, 2, 3, 1).cpu().numpy()
+        holes = hole.detach()[:, 0].cpu().numpy()
+        filled = np.stack([self._fill_numpy(one_image, one_hole) for one_image, one_hole in zip(images, holes)])
+        return torch.from_numpy(filled).permute(0, 3, 1, 2).to(image.device).contiguous()
+
+
+class TorchInpainter(Inpainter):
+    """A torch module ``model(image, valid_mask) -> image`` run in eval mode without gradients.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Takes (B, 3, H, W) float32 images in [0, 1] and (B, 1, H, W) float32 validity masks.
+    spec, name : str
+        The spec and the name for tables.
+    device : str, torch.device or None
+        Where to run; ``None``: CUDA when present, else the CPU.
+    checkpoint_sha256 : str or None
+        Hash of the weights file.
+    """
+
+    kind: Kind = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        spec: str,
+        name: str,
+        device: str | torch.device | None = None,
+        checkpoint_sha256: str | None = None,
+    ) -> None:
+        from flow.device import resolve_device
+
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.spec = spec
+        self.name = name
+        self.checkpoint_sha256 = checkpoint_sha256
+
+    @torch.inference_mode()
+    def _fill_torch(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        on_device = image.to(self.device)
+        hole_on_device = hole.to(self.device)
+        valid_mask = (~hole_on_device).to(torch.float32)
+        output = self.model(on_device, valid_mask)
+        if not isinstance(output, torch.Tensor) or output.shape != image.shape:
+            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            raise InputError(f"model of {self.spec!r} returned {shape}, expected a tensor of shape {tuple(image.shape)}")
+        filled = output.float().clamp(0.0, 1.0).to(image.device)
+        return torch.where(hole, filled, image)
+
+    def _fill_numpy(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        batch = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        filled = self._fill_torch(batch, torch.from_numpy(np.ascontiguousarray(hole))[None, None])
+        return filled[0].permute(1, 2, 0).numpy()
+
+
+class _CallableInpainter(Inpainter):
+    """A user's :class:`Inpainter` instance, kept under its spec."""
+
+    def __init__(self, inner: Inpainter, spec: str) -> None:
+        self.inner = inner
+        self.spec = spec
+        self.name = inner.name
+        self.kind = inner.kind
+        self.checkpoint_sha256 = inner.checkpoint_sha256
+
+    def __call__(self, image, hole):  # type: ignore[no-untyped-def]
+        return self.inner(image, hole)
+
+
+def _check_numpy_pair(image: np.ndarray, hole: Any) -> None:
+    if image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"expected a float32 image of shape (H, W, 3), got {image.dtype} {image.shape}")
+    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.shape != image.shape[:2]:
+        got = f"{hole.dtype} {hole.shape}" if isinstance(hole, np.ndarray) else type(hole).__name__
+        raise InputError(f"expected a bool numpy hole of shape {image.shape[:2]}, got {got}")
+
+
+def _check_torch_pair(image: torch.Tensor, hole: Any) -> None:
+    if image.dtype != torch.float32 or image.ndim != 4 or image.shape[1] != 3:
+        raise InputError(f"expected a float32 image of shape (B, 3, H, W), got {image.dtype} {tuple(image.shape)}")
+    expected = (image.shape[0], 1, *image.shape[2:])
+    if not isinstance(hole, torch.Tensor) or hole.dtype != torch.bool or tuple(hole.shape) != expected:
+        got = f"{hole.dtype} {tuple(hole.shape)}" if isinstance(hole, torch.Tensor) else type(hole).__name__
+        raise InputError(f"expected a bool torch hole of shape {expected}, got {got}")
+    if hole.device != image.device:
+        raise InputError(f"image is on {image.device} but hole is on {hole.device}; put both on one device")
+
+
+def _import_object(target: str) -> Any:
+    """The object named ``package.module:attribute.path``."""
+    module_name, _, attribute_path = target.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"cannot import module {module_name!r} of inpainter {target!r}: {error}") from None
+    for attribute in attribute_path.split("."):
+        if not hasattr(value, attribute):
+            raise ConfigError(f"module {module_name!r} has no attribute {attribute_path!r} (inpainter {target!r})")
+        value = getattr(value, attribute)
+    return value
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _existing_file(path_text: str, *, what: str) -> Path:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a torch file saved by ``maskbench train`` or holding a bare state dict (CPU tensors).
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not a torch file of tensors.
+    """
+    path = _existing_file(str(path), what="checkpoint")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for unreadable files
+        raise InputError(f"{path} is not a readable torch checkpoint: {str(error).splitlines()[0]}") from None
+    if not isinstance(content, dict):
+        raise InputError(f"{path} holds a {type(content).__name__}, expected a checkpoint dict or a state dict")
+    return content
+
+
+def load_unet(arch: str, checkpoint: dict[str, Any] | None, *, source: str) -> nn.Module:
+    """Build a U-Net of ``arch`` and load ``checkpoint`` (maskbench checkpoint or state dict) into it.
+
+    ``checkpoint=None`` gives seeded He-initialised random weights (for speed tests only).
+    """
+    from maskbench.models.unet import ARCHITECTURES, build_unet, he_initialize
+
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown architecture {arch!r} in {source}; expected one of {', '.join(ARCHITECTURES)}")
+    if checkpoint is None:
+        model = build_unet(arch)  # type: ignore[arg-type]
+        he_initialize(model, generator=torch.Generator().manual_seed(RANDOM_WEIGHTS_SEED))
+        return model
+    if checkpoint.get("format") == CHECKPOINT_FORMAT:
+        if checkpoint.get("arch") != arch:
+            raise InputError(f"{source} is a {checkpoint.get('arch')!r} checkpoint, expected {arch!r}")
+        options, state = dict(checkpoint.get("model_config", {})), checkpoint["model"]
+    else:
+        options, state = {}, checkpoint
+    try:
+        model = build_unet(arch, **options)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{source} has model options {options} that {arch!r} does not take: {error}") from None
+    _load_state(model, state, arch=arch, source=source)
+    return model
+
+
+def _load_state(model: nn.Module, state: dict[str, Any], *, arch: str, source: str) -> None:
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    if missing or unexpected:
+        raise InputError(
+            f"{source} does not fit the {arch!r} U-Net: {len(missing)} missing key(s) (e.g. {missing[:2]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
+    for key, tensor in expected.items():
+        if not isinstance(state[key], torch.Tensor) or state[key].shape != tensor.shape:
+            got = tuple(state[key].shape) if isinstance(state[key], torch.Tensor) else type(state[key]).__name__
+            raise InputError(f"{source} does not fit the {arch!r} U-Net: {key} has shape {got}, expected {tuple(tensor.shape)}")
+    model.load_state_dict(state)
+
+
+def load_inpainter(spec: str, *, device: str | torch.device | None = None) -> Inpainter:
+    """The inpainter named by ``spec`` (see the module docstring for the spec forms).
+
+    Parameters
+    ----------
+    spec : str
+        ``patchmatch``, ``telea``, ``ns``, ``pconv:PATH``, ``conv:PATH``, ``pconv:random``,
+        ``conv:random``, ``PATH`` (maskbench checkpoint), ``torchscript:PATH`` or
+        ``package.module:callable``.
+    device : str, torch.device or None
+        Device of torch models; ``None``: CUDA when present, else the CPU. CPU inpainters
+        ignore it.
+
+    Raises
+    ------
+    ConfigError
+        An unknown spec, or a module/attribute that cannot be imported.
+    InputError
+        A missing weights file, or weights that do not fit the architecture.
+
+    Examples
+    --------
+    >>> inpainter = load_inpainter("telea")
+    >>> inpainter.kind
+    'cpu'
+    """
+    spec = spec.strip()
+    if spec in _BUILTIN_CPU:
+        return CpuInpainter(spec, _BUILTIN_CPU[spec], name=_DISPLAY_NAMES[spec])
+    prefix, separator, rest = spec.partition(":")
+    if separator and prefix in ("pconv", "conv"):
+        if not rest:
+            raise ConfigError(f"spec {spec!r} lacks a checkpoint path; write {prefix}:PATH or {prefix}:random")
+        if rest == "random":
+            model = load_unet(prefix, None, source=spec)
+            return TorchInpainter(model, spec=spec, name=f"{_DISPLAY_NAMES[prefix]} (random weights)", device=device)
+        path = _existing_file(rest, what=f"{prefix} checkpoint")
+        model = load_unet(prefix, read_checkpoint(path), source=str(path))
+        return TorchInpainter(model, spec=spec, name=_DISPLAY_NAMES[prefix], device=device, checkpoint_sha256=file_sha256(path))
+    if separator and prefix == "torchscript":
+        return _load_torchscript(spec, rest, device=device)
+    if _CALLABLE_SPEC.match(spec) and not Path(spec).exists():
+        return _load_callable(spec, device=device)
+    if Path(spec).expanduser().is_file():
+        return _load_checkpoint_path(spec, device=device)
+    if "/" in spec or "\\" in spec or Path(spec).suffix in (".pt", ".pth", ".ckpt"):
+        raise InputError(f"checkpoint not found: {spec}")
+    raise ConfigError(f"unknown inpainter spec {spec!r}; {SPEC_HELP}")
+
+
+def _load_checkpoint_path(spec: str, *, device: str | torch.device | None) -> TorchInpainter:
+    path = Path(spec).expanduser()
+    checkpoint = read_checkpoint(path)
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(
+            f"{path} is not a maskbench checkpoint (no architecture recorded); load bare weights as pconv:{spec} or conv:{spec}"
+        )
+    arch = str(checkpoint.get("arch"))
+    model = load_unet(arch, checkpoint, source=str(path))
+    return TorchInpainter(model, spec=spec, name=_DISPLAY_NAMES.get(arch, arch), device=device, checkpoint_sha256=file_sha256(path))
+
+
+def _load_torchscript(spec: str, path_text: str, *, device: str | torch.device | None) -> TorchInpainter:
+    from flow.device import resolve_device
+
+    path = _existing_file(path_text, what="TorchScript file")
+    try:
+        model = torch.jit.load(str(path), map_location=resolve_device(device))
+    except Exception as error:  # noqa: BLE001 - torch.jit raises RuntimeError or ValueError
+        raise InputError(f"{path} is not a TorchScript module: {str(error).splitlines()[0]}") from None
+    return TorchInpainter(model, spec=spec, name=path.stem, device=device, checkpoint_sha256=file_sha256(path))
+
+
+def _load_callable(spec: str, *, device: str | torch.device | None) -> Inpainter:
+    value = _import_object(spec)
+    name = spec.rpartition(":")[2]
+    if isinstance(value, Inpainter):
+        return _CallableInpainter(value, spec)
+    if isinstance(value, nn.Module):
+        return TorchInpainter(value, spec=spec, name=name, device=device)
+    if callable(value):
+        return CpuInpainter(spec, spec, name=name)
+    raise ConfigError(f"{spec!r} names a {type(value).__name__}, expected a torch.nn.Module, an Inpainter or a function")

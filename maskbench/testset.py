@@ -1,0 +1,921 @@
+"""The fixed test split: 6 hole-ratio bins × {N, B} × ``per_bin`` masks of 512×512.
+
+:func:`build_testset` samples the split from a mask store (Liu et al. 2018, section 4.1:
+raw masks plus random dilation, rotation and cropping); :func:`read_testset` reads a split
+made by it, or a folder of NVIDIA's released test masks, for scoring.
+
+Layout of a split folder ``DIR``::
+
+    DIR/masks/00000.png …   8-bit PNG, 255 = hole, numbered as NVIDIA's release:
+                            index = 2·P·k + P·b + j (see :func:`maskbench.bins.testset_index`)
+    DIR/manifest.csv        one row per mask (columns in :data:`MANIFEST_COLUMNS`)
+    DIR/meta.json           seed, configuration, maskbench version, source store fingerprint
+    DIR/preview.png         a grid of examples per (bin, class)
+
+Sampling, per slot (k, b, j) and attempt a, from ``item_rng(seed, k, b, j, a)`` only (so any
+number of workers gives the same bytes):
+
+1. draw a target hole ratio uniformly in bin k and a source mask whose stored ratio is in
+   ``source_ratio_factor`` × target;
+2. rotate, crop and flip it (:func:`maskbench.augment.random_window`);
+3. steer: one signed distance map gives every dilation/erosion of the window; take the one
+   whose hole count is nearest the target (within ``max_dilation``/``max_erosion``);
+4. accept when the result is in bin k and of class b, else try again (attempt a + 1).
+
+N masks need every hole pixel ≥ ``border_margin`` px from the edge. Strategy
+``"natural"`` drops the holes cut by the crop window, scales the rest into the interior
+and dilates only as far as the margin allows, so outlines stay natural; after
+``natural_tries`` failed attempts it falls back to ``"clear-band"``, which clears the
+border band as NVIDIA did (straight cut edges; ``cut_edges`` in the manifest).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import os
+import re
+import shutil
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from maskbench import __version__
+from maskbench.augment import MASK_SIZE, AugmentConfig, distance_to_hole, random_window, resize, signed_distance
+from maskbench.bins import (
+    BIN_LABELS,
+    BORDER_CLASSES,
+    N_RATIO_BINS,
+    RATIO_EDGES,
+    BorderClass,
+    border_class,
+    border_distance_map,
+    min_border_distance,
+    ratio_bin,
+    testset_index,
+    testset_position,
+)
+from maskbench.config import config_as_dict, load_config
+from maskbench.errors import ConfigError, InputError, InsufficientMasksError, OutputExistsError
+from maskbench.files import read_mask, write_image, write_mask, write_text_atomic
+from maskbench.parallel import map_ordered
+from maskbench.rng import item_rng
+from maskbench.store import MaskStore, is_store
+
+Strategy = Literal["natural", "clear-band"]
+STRATEGIES: tuple[str, ...] = ("natural", "clear-band")
+
+#: Columns of ``manifest.csv``, in order.
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "index", "file", "ratio_bin", "bin_label", "border", "hole_ratio", "hole_pixels",
+    "min_border_dist", "source", "source_file", "source_frame", "strategy", "cut_edges",
+    "target_ratio", "tries", "angle", "crop_scale", "crop_top", "crop_left", "crop_side",
+    "flip_horizontal", "flip_vertical", "placement_scale", "dilation",
+)  # fmt: skip
+TESTSET_FORMAT = "maskbench-testset"
+_NUMBERED_PNG = re.compile(r"^(\d+)\.png$", re.IGNORECASE)
+#: Gray level above which a pixel of a foreign (NVIDIA) mask file is a hole.
+FOREIGN_THRESHOLD = 127
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TestsetConfig(AugmentConfig):
+    """Settings of ``build-testset``; defaults in ``configs/testset.toml`` (see comments there).
+
+    Inherits the augmentation ranges of :class:`~maskbench.augment.AugmentConfig`.
+    """
+
+    border_margin: int
+    per_bin: int
+    seed: int
+    workers: int
+    strategy: Strategy
+    natural_tries: int
+    max_dilation: float
+    max_erosion: float
+    source_ratio_factor: tuple[float, float]
+    max_tries: int
+    max_failed_slots: int
+    preview_columns: int
+
+    __test__ = False  # not a pytest test class
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values out of range."""
+        super().validate()
+        if not 0 <= self.border_margin < MASK_SIZE // 2:
+            raise ConfigError(f"border_margin must be in 0..{MASK_SIZE // 2 - 1} px, got {self.border_margin}")
+        for name in ("per_bin", "max_tries", "max_failed_slots"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("seed", "workers", "natural_tries", "preview_columns"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_dilation < 0 or self.max_erosion < 0:
+            raise ConfigError("max_dilation and max_erosion must be >= 0 px")
+        low, high = self.source_ratio_factor
+        if not 0 <= low <= high:
+            raise ConfigError(f"source_ratio_factor must be [low, high] with 0 <= low <= high, got {[low, high]}")
+
+
+def load_testset_config(
+    user_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> TestsetConfig:
+    """``configs/testset.toml``, then a user's TOML file, then overrides (``None`` ignored)."""
+    return load_config("testset", TestsetConfig, user_file=user_file, overrides=overrides)
+
+
+# -- reading a split -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TestMask:
+    """One mask of a test split.
+
+    Attributes
+    ----------
+    file : Path
+        Absolute path of the PNG.
+    name : str
+        File name, e.g. ``"00042.png"``.
+    index : int
+        File number (NVIDIA's numbering).
+    ratio_bin : int
+        Hole-ratio bin 0 … 5 that the split assigns to the mask.
+    bin_label : str
+        The bin as printed, e.g. ``"(0.01,0.1]"``.
+    border : {"N", "B"}
+        Border class that the split assigns to the mask.
+    hole_ratio : float
+        Measured hole ratio; NaN for an NVIDIA folder read with ``verify=False``.
+    """
+
+    __test__ = False
+
+    file: Path
+    name: str
+    index: int
+    ratio_bin: int
+    bin_label: str
+    border: BorderClass
+    hole_ratio: float
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A mask of an NVIDIA folder whose measured bin or class differs from its number."""
+
+    index: int
+    expected_bin: int
+    expected_border: BorderClass
+    hole_ratio: float
+    measured_bin: int | None
+    min_border_dist: int
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """A test split: masks in file-number order.
+
+    Attributes
+    ----------
+    root : Path
+        The folder read (absolute).
+    kind : {"maskbench", "nvidia"}
+        Made by :func:`build_testset` (has ``manifest.csv``) or a folder of numbered PNGs
+        such as NVIDIA's release.
+    per_bin : int
+        Masks per (ratio bin, border class).
+    masks : tuple of TestMask
+        ``12 · per_bin`` masks, ``masks[i].index == i``.
+    margin : int
+        Border margin used for the classes, px.
+    mismatches : tuple of Mismatch
+        NVIDIA folders only, with ``verify=True``: masks whose measured bin or class differs
+        from the one their number gives (they keep the numbered bin; see :func:`read_testset`).
+    """
+
+    __test__ = False
+
+    root: Path
+    kind: Literal["maskbench", "nvidia"]
+    per_bin: int
+    masks: tuple[TestMask, ...]
+    margin: int = 50
+    mismatches: tuple[Mismatch, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __iter__(self) -> Iterator[TestMask]:
+        return iter(self.masks)
+
+    def in_bin(self, ratio_bin_index: int, border: BorderClass) -> tuple[TestMask, ...]:
+        """The masks of one (ratio bin, border class), in file order."""
+        return tuple(m for m in self.masks if m.ratio_bin == ratio_bin_index and m.border == border)
+
+
+def is_testset(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a split made by :func:`build_testset` (has manifest and meta)."""
+    return (Path(path) / "manifest.csv").is_file() and (Path(path) / "meta.json").is_file()
+
+
+def read_testset(path: str | os.PathLike, *, margin: int | None = None, verify: bool = True) -> TestSet:
+    """Read a test split made by ``build-testset`` or a folder of NVIDIA's test masks.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder with ``manifest.csv`` (made by :func:`build_testset`), or a folder of
+        ``12·P`` numbered PNGs ``00000.png`` … (NVIDIA's release: P = 1000); a folder holding
+        such PNGs in a ``masks/`` subfolder is accepted too.
+    margin : int, optional
+        Border margin, px; default: the split's own (``meta.json``) or ``border_margin`` of
+        ``configs/testset.toml``.
+    verify : bool
+        Re-measure every file. For a maskbench split, any difference from the manifest
+        (size, hole pixels, bin, class) raises :class:`InputError`. For an NVIDIA folder, a
+        file must be a 512×512 mask; masks whose measured bin or class differs from their
+        number are listed in :attr:`TestSet.mismatches` and summarised in a warning, not
+        rejected: NVIDIA's own release has masks at the very edge of their bins, and the
+        numbered bin is what published tables report.
+
+    Returns
+    -------
+    TestSet
+
+    Raises
+    ------
+    InputError
+        Missing folder, no manifest and no numbered PNGs, numbering gaps, unreadable or
+        wrongly sized files, or (maskbench splits) a mask that does not match its manifest.
+    """
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise InputError(f"test set folder not found: {path}")
+    if (root / "manifest.csv").is_file():
+        return _read_maskbench(root, margin=margin, verify=verify)
+    return _read_numbered(root, margin=margin, verify=verify)
+
+
+def _read_manifest_rows(root: Path) -> list[dict[str, str]]:
+    with open(root / "manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = {"index", "file", "ratio_bin", "border", "hole_ratio", "hole_pixels"} - set(rows[0] if rows else {})
+    if not rows or missing:
+        raise InputError(f"{root / 'manifest.csv'} is empty or lacks the columns {sorted(missing)}; rebuild the split")
+    return rows
+
+
+def _read_maskbench(root: Path, *, margin: int | None, verify: bool) -> TestSet:
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise InputError(f"{root} has a manifest.csv but no meta.json; rebuild it with 'maskbench build-testset'")
+    meta = json.loads(meta_path.read_text("utf-8"))
+    per_bin = int(meta["per_bin"])
+    margin = int(meta["config"]["border_margin"]) if margin is None else margin
+    rows = _read_manifest_rows(root)
+    if len(rows) != 2 * N_RATIO_BINS * per_bin:
+        raise InputError(f"{root / 'manifest.csv'} lists {len(rows)} masks, expected {2 * N_RATIO_BINS * per_bin}")
+    masks = []
+    for position, row in enumerate(sorted(rows, key=lambda r: int(r["index"]))):
+        index = int(row["index"])
+        ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
+        if index != position or ratio_bin_index != int(row["ratio_bin"]) or border != row["border"]:
+            raise InputError(f"{root / 'manifest.csv'}: row of mask {index} breaks the numbering; rebuild the split")
+        file = root / row["file"]
+        masks.append(
+            TestMask(
+                file=file,
+                name=file.name,
+                index=index,
+                ratio_bin=ratio_bin_index,
+                bin_label=BIN_LABELS[ratio_bin_index],
+                border=border,
+                hole_ratio=float(row["hole_ratio"]),
+            )
+        )
+        if verify:
+            _verify_manifest_row(file, row, margin=margin)
+    return TestSet(root=root, kind="maskbench", per_bin=per_bin, masks=tuple(masks), margin=margin)
+
+
+def _verify_manifest_row(file: Path, row: dict[str, str], *, margin: int) -> None:
+    hole = read_mask(file)
+    problem = None
+    if hole.shape != (MASK_SIZE, MASK_SIZE):
+        problem = f"is {hole.shape[0]}x{hole.shape[1]}, expected {MASK_SIZE}x{MASK_SIZE}"
+    elif np.count_nonzero(hole) != int(row["hole_pixels"]):
+        problem = f"has {np.count_nonzero(hole)} hole pixels, the manifest says {row['hole_pixels']}"
+    elif ratio_bin(hole) != int(row["ratio_bin"]):
+        problem = f"has hole ratio {hole.mean():.4f}, outside its bin {BIN_LABELS[int(row['ratio_bin'])]}"
+    elif border_class(hole, margin=margin) != row["border"]:
+        problem = f"is class {border_class(hole, margin=margin)} at margin {margin} px, the manifest says {row['border']}"
+    if problem:
+        raise InputError(f"{file} {problem}; the split was modified — rebuild it with 'maskbench build-testset'")
+
+
+def _numbered_files(root: Path) -> tuple[Path, dict[int, Path]]:
+    for folder in (root, root / "masks"):
+        numbered = {}
+        if folder.is_dir():
+            for file in folder.iterdir():
+                match = _NUMBERED_PNG.match(file.name)
+                if match and file.is_file():
+                    numbered[int(match.group(1))] = file
+        if numbered:
+            return folder, numbered
+    raise InputError(
+        f"{root} is neither a split made by 'maskbench build-testset' (no manifest.csv) "
+        "nor a folder of numbered test masks (00000.png, 00001.png, ...)"
+    )
+
+
+def _read_numbered(root: Path, *, margin: int | None, verify: bool) -> TestSet:
+    folder, numbered = _numbered_files(root)
+    count = len(numbered)
+    if count % (2 * N_RATIO_BINS):
+        raise InputError(f"{folder} holds {count} numbered masks; a split needs a multiple of {2 * N_RATIO_BINS}")
+    gaps = sorted(set(range(count)) - set(numbered))
+    if gaps:
+        raise InputError(f"{folder}: mask number {gaps[0]} is missing ({len(gaps)} gaps in 0..{count - 1})")
+    per_bin = count // (2 * N_RATIO_BINS)
+    margin = load_testset_config().border_margin if margin is None else margin
+    masks, mismatches = [], []
+    for index in range(count):
+        ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
+        file = numbered[index].resolve()
+        ratio = math.nan
+        if verify:
+            hole = read_mask(file, threshold=FOREIGN_THRESHOLD)
+            if hole.shape != (MASK_SIZE, MASK_SIZE):
+                raise InputError(f"{file} is {hole.shape[0]}x{hole.shape[1]}; test masks are {MASK_SIZE}x{MASK_SIZE}")
+            ratio = float(np.count_nonzero(hole)) / hole.size
+            measured_bin = ratio_bin(hole)
+            distance = min_border_distance(hole)
+            if measured_bin != ratio_bin_index or (distance >= margin) != (border == "N"):
+                mismatches.append(Mismatch(index, ratio_bin_index, border, ratio, measured_bin, distance))
+        masks.append(
+            TestMask(
+                file=file,
+                name=file.name,
+                index=index,
+                ratio_bin=ratio_bin_index,
+                bin_label=BIN_LABELS[ratio_bin_index],
+                border=border,
+                hole_ratio=ratio,
+            )
+        )
+    if mismatches:
+        warnings.warn(
+            f"{len(mismatches)} of {count} masks in {folder} do not match the bin or class of their "
+            f"number (e.g. {mismatches[0].index:05d}.png: ratio {mismatches[0].hole_ratio:.4f}, "
+            f"nearest hole {mismatches[0].min_border_dist} px from the edge); they are kept in "
+            "their numbered bin — see TestSet.mismatches or 'maskbench inspect'",
+            stacklevel=2,
+        )
+    return TestSet(
+        root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, mismatches=tuple(mismatches)
+    )
+
+
+# -- building a split ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BinStats:
+    """Fill statistics of one (ratio bin, border class)."""
+
+    ratio_bin: int
+    border: BorderClass
+    filled: int
+    tries: int
+    cut_edges: int
+    failed: int
+
+    @property
+    def tries_per_mask(self) -> float:
+        """Attempts per accepted mask (NaN when none was accepted)."""
+        return self.tries / self.filled if self.filled else math.nan
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What :func:`build_testset` made.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The split folder.
+    per_bin : int
+    bins : tuple of BinStats
+        Twelve entries, in file order (bin 0 N, bin 0 B, bin 1 N, ...).
+    reused : int
+        Masks taken over from an interrupted earlier run.
+    """
+
+    out_dir: Path
+    per_bin: int
+    bins: tuple[BinStats, ...]
+    reused: int
+
+    def table(self) -> str:
+        """Per-bin fill statistics as a Markdown table."""
+        lines = ["| bin | class | masks | tries/mask | cut edges |", "| --- | --- | ---: | ---: | ---: |"]
+        for stats in self.bins:
+            share = stats.cut_edges / stats.filled if stats.filled else 0.0
+            lines.append(
+                f"| {BIN_LABELS[stats.ratio_bin]} | {stats.border} | {stats.filled} | "
+                f"{stats.tries_per_mask:.2f} | {share:.0%} |"
+            )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a worker needs to fill slots; small, so it pickles cheaply."""
+
+    store_path: str
+    config: TestsetConfig
+    seed: int
+    per_bin: int
+    strategy: Strategy
+    masks_dir: str
+
+
+@dataclass(frozen=True)
+class _Sources:
+    store: MaskStore
+    order: np.ndarray  # store indices of masks with holes, by increasing hole ratio
+    ratios: np.ndarray  # their hole ratios, increasing
+    files: tuple[str, ...]  # provenance of every stored mask, by store index
+    frames: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=2)
+def _sources(store_path: str) -> _Sources:
+    """The store and its masks sorted by hole ratio, opened once per worker process."""
+    store = MaskStore.open(store_path)
+    ratios = store.hole_ratios()
+    order = np.flatnonzero(ratios > 0)
+    order = order[np.argsort(ratios[order], kind="stable")]
+    records = store.records()
+    return _Sources(
+        store=store,
+        order=order,
+        ratios=ratios[order],
+        files=tuple(records["source"]),
+        frames=tuple(int(frame) for frame in records["frame"]),
+    )
+
+
+def _count_range(ratio_bin_index: int) -> tuple[int, int]:
+    """Smallest and largest hole-pixel count of a 512×512 mask in a ratio bin."""
+    total = MASK_SIZE * MASK_SIZE
+    low = math.floor(RATIO_EDGES[ratio_bin_index] * total) + 1
+    high = math.floor(RATIO_EDGES[ratio_bin_index + 1] * total)
+    return low, high
+
+
+def _pick_source(sources: _Sources, target: float, factor: tuple[float, float], rng: np.random.Generator) -> int:
+    begin = int(np.searchsorted(sources.ratios, factor[0] * target, side="left"))
+    end = int(np.searchsorted(sources.ratios, factor[1] * target, side="right"))
+    if end <= begin:
+        begin, end = 0, len(sources.order)
+    return int(sources.order[rng.integers(begin, end)])
+
+
+def _squared_levels(distance: np.ndarray) -> np.ndarray:
+    """Signed squared distances as int64 (exact for the Euclidean transform), monotone in distance."""
+    return np.rint(distance * np.abs(distance)).astype(np.int64)
+
+
+def _window_levels(window: np.ndarray, *, erode: bool) -> np.ndarray:
+    """Signed squared distances of a window; without ``erode`` every hole pixel gets −1.
+
+    Dilation alone needs only the distance outside the holes, which halves the work.
+    """
+    if erode:
+        return _squared_levels(signed_distance(window))
+    outside = np.rint(np.square(distance_to_hole(window))).astype(np.int64)
+    outside[window] = -1
+    return outside
+
+
+def _steer(levels: np.ndarray, lowest: int, highest: int, target: int, low: int, high: int) -> int | None:
+    """Threshold t in [lowest, highest] whose count of ``levels <= t`` is nearest ``target``.
+
+    Parameters
+    ----------
+    levels : 1-D int64 ndarray
+        Signed squared distances of the pixels that count (see :func:`_squared_levels`).
+    lowest, highest : int
+        Range of thresholds allowed (largest erosion, largest dilation).
+    target, low, high : int
+        Wanted hole-pixel count and the range the count must fall in.
+
+    Returns
+    -------
+    int or None
+        The threshold, or None when no allowed threshold gives a count in [low, high].
+    """
+    if highest < lowest:
+        return None
+    clipped = np.clip(levels, lowest, highest + 1) - lowest
+    counts = np.cumsum(np.bincount(clipped, minlength=highest - lowest + 2))[:-1]
+    thresholds = np.flatnonzero(np.diff(counts, prepend=-1))  # count changes there (and at `lowest`)
+    reachable = counts[thresholds]
+    fitting = np.flatnonzero((reachable >= low) & (reachable <= high))
+    if fitting.size == 0:
+        return None
+    choice = fitting[np.argmin(np.abs(reachable[fitting] - target))]
+    return int(thresholds[choice]) + lowest
+
+
+def _level_limits(config: TestsetConfig) -> tuple[int, int]:
+    """Smallest and largest signed squared threshold: erosion / dilation limits."""
+    return -math.floor(config.max_erosion**2) - 1, math.floor(config.max_dilation**2)
+
+
+def _drop_cut_holes(window: np.ndarray) -> np.ndarray:
+    """Remove the hole components (8-connected) that touch the window's edge."""
+    count, labels = cv2.connectedComponents(window.astype(np.uint8), connectivity=8)
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    keep = np.ones(count, dtype=bool)
+    keep[edge_labels] = False
+    keep[0] = False
+    return keep[labels]
+
+
+def _place_inside(
+    window: np.ndarray, rng: np.random.Generator, target: int, margin: int, config: TestsetConfig
+) -> tuple[np.ndarray, float] | None:
+    """Scale the uncut holes of a window into the interior, leaving room to dilate."""
+    kept = _drop_cut_holes(window)
+    rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
+    if rows.size == 0:
+        return None
+    patch = kept[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    interior = MASK_SIZE - 2 * margin
+    pad = rng.uniform(0.0, min(config.max_dilation, interior / 4))
+    room = interior - 2 * pad
+    fill_share = rng.uniform(0.3, 1.0)  # share of the target reached by scaling, the rest by dilation
+    scale = min(room / max(patch.shape), math.sqrt(fill_share * target / np.count_nonzero(patch)))
+    height, width = (max(1, round(scale * side)) for side in patch.shape)
+    if height > room or width > room:
+        height, width = min(height, int(room)), min(width, int(room))
+    scaled = resize(patch, (height, width))
+    top = margin + round(pad) + int(rng.integers(0, int(room) - height + 1))
+    left = margin + round(pad) + int(rng.integers(0, int(room) - width + 1))
+    canvas = np.zeros((MASK_SIZE, MASK_SIZE), dtype=bool)
+    canvas[top : top + height, left : left + width] = scaled
+    return canvas, scale
+
+
+_BORDER_DISTANCE = border_distance_map((MASK_SIZE, MASK_SIZE))
+
+
+def _attempt(
+    context: _Context, ratio_bin_index: int, border: BorderClass, rng: np.random.Generator, method: Strategy | Literal["border"]
+) -> dict[str, Any] | None:
+    """One try at a mask for a slot: the mask and its manifest fields, or None."""
+    config = context.config
+    margin = config.border_margin
+    low, high = _count_range(ratio_bin_index)
+    target_ratio = float(rng.uniform(float(RATIO_EDGES[ratio_bin_index]), float(RATIO_EDGES[ratio_bin_index + 1])))
+    target = min(max(round(target_ratio * MASK_SIZE * MASK_SIZE), low), high)
+    sources = _sources(context.store_path)
+    source = _pick_source(sources, target_ratio, config.source_ratio_factor, rng)
+    window, parameters = random_window(sources.store[source], rng, config, size=MASK_SIZE)
+    placement_scale = 1.0
+    interior = _BORDER_DISTANCE >= margin
+    if method == "natural":
+        placed = _place_inside(window, rng, target, margin, config)
+        if placed is None:
+            return None
+        window, placement_scale = placed
+    elif method == "clear-band":
+        window = window & interior
+    if not window.any():
+        return None
+    levels = _window_levels(window, erode=np.count_nonzero(window) > target)
+    lowest, highest = _level_limits(config)
+    if method == "natural":
+        highest = min(highest, int(levels[~interior].min()) - 1)  # stay out of the border band
+    counted = levels[interior] if method == "clear-band" else levels.ravel()
+    threshold = _steer(counted, lowest, highest, target, low, high)
+    if threshold is None:
+        return None
+    grown = levels <= threshold
+    hole = grown & interior if method == "clear-band" else grown
+    distance = min_border_distance(hole)
+    if (distance >= margin) != (border == "N") or ratio_bin(hole) != ratio_bin_index:
+        return None
+    return {
+        "hole": hole,
+        "hole_pixels": int(np.count_nonzero(hole)),
+        "min_border_dist": distance,
+        "source": source,
+        "source_file": sources.files[source],
+        "source_frame": sources.frames[source],
+        "strategy": "border" if border == "B" else method,
+        "cut_edges": bool(method == "clear-band" and (grown & ~interior).any()),
+        "target_ratio": target / (MASK_SIZE * MASK_SIZE),
+        "placement_scale": placement_scale,
+        "dilation": math.copysign(math.sqrt(abs(threshold)), threshold),
+        **parameters,
+    }
+
+
+def _fill_slot(context: _Context, slot: tuple[int, int, int]) -> tuple[tuple[int, int, int], dict[str, Any] | None, int]:
+    """Fill one slot (k, b, j): write its PNG and return (slot, manifest row or None, tries)."""
+    ratio_bin_index, border_index, position = slot
+    border = BORDER_CLASSES[border_index]
+    config = context.config
+    for attempt in range(config.max_tries):
+        rng = item_rng(context.seed, ratio_bin_index, border_index, position, attempt)
+        if border == "B":
+            method = "border"
+        elif context.strategy == "natural" and attempt < config.natural_tries:
+            method = "natural"
+        else:
+            method = "clear-band"
+        found = _attempt(context, ratio_bin_index, border, rng, method)
+        if found is not None:
+            break
+    else:
+        return slot, None, config.max_tries
+    index = testset_index(ratio_bin_index, border, position, per_bin=context.per_bin)
+    name = f"{index:05d}.png"
+    write_mask(Path(context.masks_dir) / name, found.pop("hole"))
+    row = {
+        "index": index,
+        "file": f"masks/{name}",
+        "ratio_bin": ratio_bin_index,
+        "bin_label": BIN_LABELS[ratio_bin_index],
+        "border": border,
+        "hole_ratio": found["hole_pixels"] / (MASK_SIZE * MASK_SIZE),
+        "tries": attempt + 1,
+        **found,
+    }
+    return slot, {column: row[column] for column in MANIFEST_COLUMNS}, attempt + 1
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.partial")
+
+
+def _build_settings(context: _Context, fingerprint: str) -> dict[str, Any]:
+    return {
+        "format": TESTSET_FORMAT,
+        "maskbench_version": __version__,
+        "seed": context.seed,
+        "per_bin": context.per_bin,
+        "strategy": context.strategy,
+        "size": MASK_SIZE,
+        "config": config_as_dict(context.config),
+        "store": {"path": str(Path(context.store_path).resolve()), "fingerprint": fingerprint},
+    }
+
+
+def _prepare_staging(staging: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Reuse an interrupted build with the same settings (its finished rows), else start afresh."""
+    settings_file = staging / "build.json"
+    if staging.exists():
+        same = settings_file.is_file() and json.loads(settings_file.read_text("utf-8")) == settings
+        if not same:
+            shutil.rmtree(staging)
+    (staging / "masks").mkdir(parents=True, exist_ok=True)
+    if not settings_file.is_file():
+        write_text_atomic(settings_file, json.dumps(settings, indent=2) + "\n")
+    done: dict[int, dict[str, Any]] = {}
+    rows_file = staging / "rows.jsonl"
+    if rows_file.is_file():
+        for line in rows_file.read_text("utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by the interruption
+                continue
+            if (staging / row["file"]).is_file():
+                done[int(row["index"])] = row
+    return done
+
+
+def _slots(per_bin: int) -> list[tuple[int, int, int]]:
+    """Every (k, b, j), position-major so that a starving bin shows up early."""
+    return [(k, b, j) for j in range(per_bin) for k in range(N_RATIO_BINS) for b in range(len(BORDER_CLASSES))]
+
+
+def _insufficient_message(
+    store_path: Path, per_bin: int, tried: dict[tuple[int, int], int], failed: dict[tuple[int, int], int], config: TestsetConfig
+) -> str:
+    parts = []
+    for (k, b), failures in sorted(failed.items()):
+        estimate = math.ceil(failures / tried[(k, b)] * per_bin)
+        parts.append(f"{BIN_LABELS[k]} {BORDER_CLASSES[b]}: {failures} of {tried[(k, b)]} slots tried (≈{estimate} of {per_bin} missing)")
+    return (
+        f"the store {store_path} cannot fill every bin — no mask found in {config.max_tries} tries for "
+        + "; ".join(parts)
+        + f". Add more or larger masks to the store, raise max_dilation (now {config.max_dilation:g}) "
+        f"or max_tries (now {config.max_tries}) in a --config file, or lower --per-bin"
+    )
+
+
+def build_testset(
+    store_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    per_bin: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    strategy: Strategy | None = None,
+    overwrite: bool = False,
+    config_file: str | os.PathLike | None = None,
+) -> BuildSummary:
+    """Build the binned test split from a mask store.
+
+    Parameters
+    ----------
+    store_path : path-like
+        A mask store (:class:`~maskbench.store.MaskStore`) with masks of any size.
+    out_dir : path-like
+        The split folder to create (layout in the module docstring).
+    per_bin, seed, workers, strategy : optional
+        Override ``configs/testset.toml`` (``None``: the configured value).
+    overwrite : bool
+        Replace an existing split at ``out_dir``.
+    config_file : path-like, optional
+        TOML file with keys of ``configs/testset.toml`` to replace.
+
+    Returns
+    -------
+    BuildSummary
+        Per-bin fill statistics.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out_dir`` exists and ``overwrite`` is False.
+    InsufficientMasksError
+        The store cannot fill some bin (the message names the bins and what to change).
+
+    Notes
+    -----
+    The split is built in a hidden sibling folder ``.NAME.partial`` and renamed to
+    ``out_dir`` only when complete. A rerun after an interruption with the same store and
+    settings reuses the masks already finished there; the result is byte-identical to an
+    uninterrupted build, for any number of workers.
+    """
+    config = load_testset_config(config_file, {"per_bin": per_bin, "seed": seed, "workers": workers, "strategy": strategy})
+    out_dir, store_path = Path(out_dir), Path(store_path)
+    if out_dir.exists():
+        if not overwrite:
+            raise OutputExistsError(f"test set {out_dir} already exists; pass --overwrite to replace it")
+        if not is_testset(out_dir) and any(out_dir.iterdir()):
+            raise OutputExistsError(f"{out_dir} exists and is not a test set; refusing to replace it")
+    if not is_store(store_path):
+        raise InputError(
+            f"{store_path} is not a mask store (no store.json); make one with 'maskbench generate' "
+            "or 'maskbench import-masks'"
+        )
+    store = MaskStore.open(store_path)
+    if not (store.hole_ratios() > 0).any():
+        raise InsufficientMasksError(f"the store {store_path} holds no mask with a hole; add masks to it first")
+    staging = _staging_dir(out_dir)
+    context = _Context(str(store_path.resolve()), config, config.seed, config.per_bin, config.strategy, str(staging / "masks"))
+    settings = _build_settings(context, store.fingerprint())
+    done = _prepare_staging(staging, settings)
+    rows = dict(done)
+    tries = {(k, b): 0 for k in range(N_RATIO_BINS) for b in range(len(BORDER_CLASSES))}
+    tried, failed = dict.fromkeys(tries, 0), {}
+    for row in done.values():
+        key = (int(row["ratio_bin"]), BORDER_CLASSES.index(row["border"]))
+        tries[key] += int(row["tries"])
+    todo = [slot for slot in _slots(config.per_bin) if testset_index(slot[0], BORDER_CLASSES[slot[1]], slot[2], per_bin=config.per_bin) not in done]
+    results = map_ordered(
+        functools.partial(_fill_slot, context), todo, workers=config.workers, desc="build-testset", unit="mask", chunksize=8
+    )
+    with open(staging / "rows.jsonl", "a", encoding="utf-8") as rows_file:
+        try:
+            for (k, b, _), row, slot_tries in results:
+                tries[(k, b)] += slot_tries
+                tried[(k, b)] += 1
+                if row is None:
+                    failed[(k, b)] = failed.get((k, b), 0) + 1
+                    if sum(failed.values()) >= config.max_failed_slots:
+                        break
+                    continue
+                rows[int(row["index"])] = row
+                rows_file.write(json.dumps(row) + "\n")
+                rows_file.flush()
+        finally:
+            results.close()
+    if failed:
+        raise InsufficientMasksError(_insufficient_message(store_path, config.per_bin, tried, failed, config))
+    _finish(staging, rows, settings, config)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
+    return _summary(out_dir, config.per_bin, rows, tries, reused=len(done))
+
+
+def _finish(staging: Path, rows: dict[int, dict[str, Any]], settings: dict[str, Any], config: TestsetConfig) -> None:
+    """Write manifest, meta and preview into the staging folder; drop the resume files."""
+    with open(staging / "manifest.tmp", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for index in sorted(rows):
+            writer.writerow({key: _csv_value(rows[index][key]) for key in MANIFEST_COLUMNS})
+    os.replace(staging / "manifest.tmp", staging / "manifest.csv")
+    meta = {key: value for key, value in settings.items()}
+    write_text_atomic(staging / "meta.json", json.dumps(meta, indent=2) + "\n")
+    write_image(staging / "preview.png", preview_grid(staging, rows, columns=config.preview_columns, per_bin=config.per_bin))
+    (staging / "rows.jsonl").unlink(missing_ok=True)
+    (staging / "build.json").unlink(missing_ok=True)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _summary(out_dir: Path, per_bin: int, rows: dict[int, dict[str, Any]], tries: dict[tuple[int, int], int], *, reused: int) -> BuildSummary:
+    stats = []
+    for k in range(N_RATIO_BINS):
+        for b, border in enumerate(BORDER_CLASSES):
+            bin_rows = [row for row in rows.values() if int(row["ratio_bin"]) == k and row["border"] == border]
+            stats.append(
+                BinStats(
+                    ratio_bin=k,
+                    border=border,
+                    filled=len(bin_rows),
+                    tries=tries[(k, b)],
+                    cut_edges=sum(bool(row["cut_edges"]) for row in bin_rows),
+                    failed=per_bin - len(bin_rows),
+                )
+            )
+    return BuildSummary(out_dir=out_dir, per_bin=per_bin, bins=tuple(stats), reused=reused)
+
+
+def preview_grid(root: Path, rows: dict[int, dict[str, Any]], *, columns: int, per_bin: int, thumb: int = 64) -> np.ndarray:
+    """A grid image: one row per (bin, class) with its first ``columns`` masks and a label.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+        White holes on black, gray gaps, labels at the left.
+    """
+    columns = max(1, min(columns, per_bin))
+    gap, label_width = 4, 150
+    height = 2 * N_RATIO_BINS * (thumb + gap) + gap
+    width = label_width + columns * (thumb + gap) + gap
+    grid = np.full((height, width, 3), 96, dtype=np.uint8)
+    for k in range(N_RATIO_BINS):
+        for b, border in enumerate(BORDER_CLASSES):
+            row_top = gap + (2 * k + b) * (thumb + gap)
+            cv2.putText(grid, f"{BIN_LABELS[k]} {border}", (6, row_top + thumb // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            for j in range(columns):
+                index = testset_index(k, border, j, per_bin=per_bin)
+                if index not in rows:
+                    continue
+                hole = read_mask(root / rows[index]["file"])
+                small = cv2.resize(hole.astype(np.uint8) * 255, (thumb, thumb), interpolation=cv2.INTER_AREA)
+                left = label_width + gap + j * (thumb + gap)
+                grid[row_top : row_top + thumb, left : left + thumb] = small[:, :, None]
+    return grid
+
+
+def read_manifest(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a split's ``manifest.csv`` as dicts of strings, in file order."""
+    return sorted(_read_manifest_rows(Path(path)), key=lambda row: int(row["index"]))
+
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "STRATEGIES",
+    "BinStats",
+    "BuildSummary",
+    "Mismatch",
+    "TestMask",
+    "TestSet",
+    "TestsetConfig",
+    "build_testset",
+    "is_testset",
+    "load_testset_config",
+    "preview_grid",
+    "read_manifest",
+    "read_testset",
+]
