@@ -40,7 +40,7 @@ class _Settings:
     step: float
     warps: int
     iterations: int
-    median: int
+    median: bool
     compile: bool
 
 
@@ -55,7 +55,8 @@ def tvl1_batch(
     coarsest: int = 16,
     warps: int = 5,
     iterations: int = 20,
-    median: int = 3,
+    median: bool = True,
+    colour: bool = False,
     texture: float = 0.0,
     compile: bool = True,
 ) -> torch.Tensor:
@@ -80,8 +81,10 @@ def tvl1_batch(
         Warps (re-linearisations) per level.
     iterations : int
         Primal-dual iterations per warp.
-    median : int
-        Side of the median filter applied to the flow after every warp; 0 or 1 for none.
+    median : bool
+        Apply a 3 × 3 median filter to the flow after every warp.
+    colour : bool
+        Match the three RGB channels (one L1 term each) instead of the grey image.
     texture : float
         Structure-texture decomposition: the images become I − texture·blur(I) before
         matching (0 = plain intensities), which removes slow illumination changes.
@@ -97,8 +100,8 @@ def tvl1_batch(
         (B, 2, H, W) float32 flows in pixels, channel 0 = x, 1 = y, on the frames' device.
     """
     settings = _Settings(attachment, tightness, step, warps, iterations, median, compile)
-    image0 = _prepare(frames0, texture)
-    image1 = _prepare(frames1, texture)
+    image0 = _prepare(frames0, colour, texture)
+    image1 = _prepare(frames1, colour, texture)
     pyramid0 = _pyramid(image0, levels, coarsest)
     pyramid1 = _pyramid(image1, levels, coarsest)
     flow = torch.zeros_like(pyramid0[-1]).expand(-1, 2, -1, -1).contiguous()
@@ -109,24 +112,28 @@ def tvl1_batch(
     return flow.float()
 
 
-def _prepare(frames: torch.Tensor, texture: float) -> torch.Tensor:
-    """Grey images (B, 1, H, W), optionally with the structure (large-scale part) removed."""
-    weights = torch.tensor(_LUMA, device=frames.device, dtype=frames.dtype).view(1, 3, 1, 1)
-    grey = (frames * weights).sum(dim=1, keepdim=True)
+def _prepare(frames: torch.Tensor, colour: bool, texture: float) -> torch.Tensor:
+    """Images to match (B, C, H, W): RGB or grey, optionally with the structure removed."""
+    if colour:
+        images = frames
+    else:
+        weights = torch.tensor(_LUMA, device=frames.device, dtype=frames.dtype).view(1, 3, 1, 1)
+        images = (frames * weights).sum(dim=1, keepdim=True)
     if texture > 0:
-        grey = grey - texture * _gaussian_blur(grey, sigma=3.0)
-    return grey
+        images = images - texture * _gaussian_blur(images, sigma=3.0)
+    return images
 
 
 def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, 1, H, W) with reflected borders."""
+    """Separable Gaussian blur of (B, C, H, W), per channel, with reflected borders."""
     radius = max(1, int(math.ceil(3 * sigma)))
     taps = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)
     kernel = torch.exp(-(taps**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
-    padded = F.pad(image, (radius, radius, radius, radius), mode="reflect")
-    blurred = F.conv2d(padded, kernel.view(1, 1, 1, -1))
-    return F.conv2d(blurred, kernel.view(1, 1, -1, 1))
+    batch, channels, height, width = image.shape
+    padded = F.pad(image.reshape(batch * channels, 1, height, width), (radius, radius, radius, radius), mode="reflect")
+    blurred = F.conv2d(F.conv2d(padded, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    return blurred.view(batch, channels, height, width)
 
 
 def _pyramid(image: torch.Tensor, levels: int | None, coarsest: int) -> list[torch.Tensor]:
@@ -172,31 +179,29 @@ def _divergence(dual_x: torch.Tensor, dual_y: torch.Tensor) -> torch.Tensor:
     return dual_x - F.pad(dual_x[..., :, :-1], (1, 0, 0, 0)) + dual_y - F.pad(dual_y[..., :-1, :], (0, 0, 1, 0))
 
 
-def _median_filter(flow: torch.Tensor, size: int) -> torch.Tensor:
-    """Median of every ``size`` × ``size`` window (replicated borders), per channel."""
-    pad = size // 2
-    padded = F.pad(flow, (pad, pad, pad, pad), mode="replicate")
+def _median3x3(flow: torch.Tensor) -> torch.Tensor:
+    """Median of every 3 × 3 window (replicated borders), per channel.
+
+    Separable form: sort every vertical triple once, then the median of the window is the
+    median of (largest column minimum, median of column medians, smallest column maximum).
+    """
+    padded = F.pad(flow, (1, 1, 1, 1), mode="replicate")
     height, width = flow.shape[-2:]
-    window = [padded[..., row : row + height, col : col + width] for row in range(size) for col in range(size)]
-    if size == 3:
-        return _median_of_nine(window)
-    return torch.stack(window, dim=-1).median(dim=-1).values
+    low, middle, high = _sort3(padded[..., :height, :], padded[..., 1 : height + 1, :], padded[..., 2:, :])
+
+    def columns(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return values[..., :width], values[..., 1 : width + 1], values[..., 2:]
+
+    largest_low = torch.maximum(torch.maximum(*columns(low)[:2]), columns(low)[2])
+    smallest_high = torch.minimum(torch.minimum(*columns(high)[:2]), columns(high)[2])
+    return _sort3(largest_low, _sort3(*columns(middle))[1], smallest_high)[1]
 
 
-# Exchange network that leaves the median of nine values in position 4 (Paeth 1990;
-# Devillard's opt_med9): 19 compare-exchanges instead of a sort.
-_MEDIAN_OF_NINE = (
-    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
-    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
-)  # fmt: skip
-
-
-def _median_of_nine(values: list[torch.Tensor]) -> torch.Tensor:
-    """Elementwise median of nine tensors of one shape."""
-    values = list(values)
-    for low, high in _MEDIAN_OF_NINE:
-        values[low], values[high] = torch.minimum(values[low], values[high]), torch.maximum(values[low], values[high])
-    return values[4]
+def _sort3(first: torch.Tensor, second: torch.Tensor, third: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Elementwise (minimum, median, maximum) of three tensors."""
+    low = torch.minimum(first, second)
+    high = torch.maximum(first, second)
+    return torch.minimum(low, third), torch.maximum(low, torch.minimum(high, third)), torch.maximum(high, third)
 
 
 def _primal_dual_step(
@@ -211,8 +216,12 @@ def _primal_dual_step(
     dual_scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One iteration: data-term thresholding, primal TV step, dual projection (IPOL 2013, alg. 1)."""
-    residual = residual0 + (gradient * flow).sum(dim=1, keepdim=True)
-    auxiliary = flow - gradient * (residual * inverse_norm).clamp(-threshold, threshold)
+    auxiliary = flow
+    for channel in range(gradient.shape[1]):  # one thresholding step per image channel
+        channel_gradient = gradient[:, channel]
+        residual = residual0[:, channel : channel + 1] + (channel_gradient * auxiliary).sum(dim=1, keepdim=True)
+        correction = (residual * inverse_norm[:, channel : channel + 1]).clamp(-threshold, threshold)
+        auxiliary = auxiliary - channel_gradient * correction
     flow = auxiliary + tightness * _divergence(dual_x, dual_y)
     flow_dx, flow_dy = _forward_gradient(flow)
     shrink = 1.0 + dual_scale * torch.sqrt(flow_dx * flow_dx + flow_dy * flow_dy)
@@ -255,6 +264,7 @@ def _solve_level(
     """Refine ``flow`` (B, 2, h, w) on one pyramid level by warps × iterations steps."""
     height, width = image0.shape[-2:]
     grid = pixel_grid(height, width, device=flow.device, dtype=flow.dtype)
+    channels = image1.shape[1]
     grad_x, grad_y = _central_gradient(image1)
     image1_and_gradient = torch.cat((image1, grad_x, grad_y), dim=1)
     dual_x = torch.zeros_like(flow)
@@ -266,13 +276,14 @@ def _solve_level(
         points = grid + flow
         warped = sample(image1_and_gradient, points)
         visible = inside_frame(points).unsqueeze(1).to(flow.dtype)
-        gradient = warped[:, 1:] * visible  # (B, 2, h, w): ∇I1 at x + u0, 0 outside the frame
-        residual0 = (warped[:, :1] - image0 - (gradient * flow).sum(dim=1, keepdim=True)) * visible
-        inverse_norm = 1.0 / ((gradient * gradient).sum(dim=1, keepdim=True) + _GRADIENT_FLOOR)
+        # (B, C, 2, h, w): ∇I1 at x + u0 per channel, 0 where x + u0 is outside the frame
+        gradient = torch.stack((warped[:, channels : 2 * channels], warped[:, 2 * channels :]), dim=2) * visible.unsqueeze(1)
+        residual0 = (warped[:, :channels] - image0 - (gradient * flow.unsqueeze(1)).sum(dim=2)) * visible
+        inverse_norm = 1.0 / ((gradient * gradient).sum(dim=2) + _GRADIENT_FLOOR)
         for _ in range(settings.iterations):
             flow, dual_x, dual_y = step(
                 flow, dual_x, dual_y, gradient, residual0, inverse_norm, threshold, settings.tightness, dual_scale
             )
-        if settings.median > 1:
-            flow = _median_filter(flow, settings.median)
+        if settings.median:
+            flow = _median3x3(flow)
     return flow

@@ -307,9 +307,9 @@ class VideoMasks:
         Frames the container header announces (0: unknown).
     holes : PackedHoles
         Kept masks, in order (emptied once they are stored).
-    frames : list of int
+    mask_frames : list of int
         Frame each kept mask belongs to: t for an occlusion, t+1 for a disocclusion.
-    kinds : list of str
+    mask_kinds : list of str
         ``"occlusion"`` or ``"disocclusion"`` per kept mask.
     dropped : Counter
         Dropped masks by reason (``empty``, ``near-full``, ``duplicate``).
@@ -324,8 +324,8 @@ class VideoMasks:
     pairs: int = 0
     announced: int = 0
     holes: PackedHoles = field(default_factory=PackedHoles)
-    frames: list[int] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)
+    mask_frames: list[int] = field(default_factory=list)
+    mask_kinds: list[str] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     largest_difference: float = 0.0
     error: str | None = None
@@ -333,7 +333,7 @@ class VideoMasks:
     @property
     def note(self) -> str | None:
         """Why a readable video gave no masks, or None when it gave some (or was unreadable)."""
-        if self.error is not None or self.frames:
+        if self.error is not None or self.mask_frames:
             return None
         if self.frames_read == 1:
             return "a single frame: no pairs, no masks"
@@ -388,6 +388,31 @@ def _batches(pairs: Iterator[FramePair], size: int) -> Iterator[list[FramePair]]
         yield batch
 
 
+def _keep_pair_masks(
+    result: VideoMasks,
+    keep: MaskFilter,
+    pair: FramePair,
+    occluded: np.ndarray,
+    disoccluded: np.ndarray,
+    config: ExtractConfig,
+) -> None:
+    """Clean the two raw masks of a pair and add those the filter keeps to ``result``."""
+    result.largest_difference = max(result.largest_difference, float(np.abs(pair.first - pair.second).mean()))
+    for kind, raw, frame in (("occlusion", occluded, pair.index), ("disocclusion", disoccluded, pair.index + 1)):
+        hole = clean_hole(
+            raw,
+            close_radius=config.close_radius,
+            open_radius=config.open_radius,
+            fill_gap_area=config.fill_gap_area,
+            min_component_area=config.min_component_area,
+            dilate_radius=config.dilate_radius,
+        )
+        if keep.drop_reason(hole, kind=kind) is None:
+            result.holes.add(hole)
+            result.mask_frames.append(frame)
+            result.mask_kinds.append(kind)
+
+
 def extract_video(
     video: VideoSource,
     config: ExtractConfig,
@@ -421,21 +446,7 @@ def extract_video(
         for batch in _batches(reader.pairs(), config.batch_size):
             occluded, disoccluded = raw_masks(batch, method=config.method, occlusion=config.occlusion_method, device=device)
             for pair, occluded_t, disoccluded_t in zip(batch, occluded, disoccluded):
-                difference = float(np.abs(pair.first - pair.second).mean())
-                result.largest_difference = max(result.largest_difference, difference)
-                for kind, raw, frame in (("occlusion", occluded_t, pair.index), ("disocclusion", disoccluded_t, pair.index + 1)):
-                    hole = clean_hole(
-                        raw,
-                        close_radius=config.close_radius,
-                        open_radius=config.open_radius,
-                        fill_gap_area=config.fill_gap_area,
-                        min_component_area=config.min_component_area,
-                        dilate_radius=config.dilate_radius,
-                    )
-                    if keep.drop_reason(hole, kind=kind) is None:
-                        result.holes.add(hole)
-                        result.frames.append(frame)
-                        result.kinds.append(kind)
+                _keep_pair_masks(result, keep, pair, occluded_t, disoccluded_t, config)
             result.pairs += len(batch)
             if on_frames is not None:
                 on_frames(reader.frames_read - reported)
@@ -558,7 +569,7 @@ class ExtractSummary:
     def to_text(self) -> str:
         """Multi-line human summary: counts, skipped videos with reasons, notes, histogram."""
         index, count = self.shard
-        kinds = Counter(kind for result in self.read for kind in result.kinds)
+        kinds = Counter(kind for result in self.read for kind in result.mask_kinds)
         dropped = sum((result.dropped for result in self.read), Counter())
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
         shard_text = f" (shard {index}/{count} of {self.found})" if count > 1 else ""
@@ -667,13 +678,16 @@ def extract_videos(
                 output.append(
                     result.holes,
                     sources=[video.name] * len(result.holes),
-                    frames=result.frames,
-                    extras=[{"method": config.method, "occlusion": config.occlusion_method, "kind": kind} for kind in result.kinds],
+                    frames=result.mask_frames,
+                    extras=[{"method": config.method, "occlusion": config.occlusion_method, "kind": kind} for kind in result.mask_kinds],
                     group=video_key(video, config),
                 )
                 summary.hole_counts += result.holes.hole_pixels()
             result.holes = PackedHoles()
             summary.results.append(result)
+            if result.frames_read != result.announced:  # headers can be wrong: fix the bar's total
+                bar.total += result.frames_read - result.announced
+                bar.refresh()
     summary.seconds = time.perf_counter() - started
     if todo and not summary.read:
         reasons = "; ".join(f"{result.name}: {result.error}" for result in summary.unreadable[:3])

@@ -839,9 +839,22 @@ def _finish(staging: Path, rows: dict[int, dict[str, Any]], settings: dict[str, 
     os.replace(staging / "manifest.tmp", staging / "manifest.csv")
     meta = {key: value for key, value in settings.items()}
     write_text_atomic(staging / "meta.json", json.dumps(meta, indent=2) + "\n")
-    write_image(staging / "preview.png", preview_grid(staging, rows, columns=config.preview_columns, per_bin=config.per_bin))
+    write_image(staging / "preview.png", _preview(staging, rows, columns=config.preview_columns, per_bin=config.per_bin))
     (staging / "rows.jsonl").unlink(missing_ok=True)
     (staging / "build.json").unlink(missing_ok=True)
+
+
+def _preview(root: Path, rows: dict[int, dict[str, Any]], *, columns: int, per_bin: int) -> np.ndarray:
+    """Grid of the first ``columns`` masks of every (bin, class)."""
+    from maskbench.inspection import example_grid  # inspection reads splits: import here, not at the top
+
+    columns = max(1, min(columns, per_bin))
+    examples = {
+        (k, border): [read_mask(root / rows[testset_index(k, border, j, per_bin=per_bin)]["file"]) for j in range(columns)]
+        for k in range(N_RATIO_BINS)
+        for border in BORDER_CLASSES
+    }
+    return example_grid(examples, columns=columns)
 
 
 def _csv_value(value: Any) -> Any:
@@ -870,34 +883,6 @@ def _summary(out_dir: Path, per_bin: int, rows: dict[int, dict[str, Any]], tries
     return BuildSummary(out_dir=out_dir, per_bin=per_bin, bins=tuple(stats), reused=reused)
 
 
-def preview_grid(root: Path, rows: dict[int, dict[str, Any]], *, columns: int, per_bin: int, thumb: int = 64) -> np.ndarray:
-    """A grid image: one row per (bin, class) with its first ``columns`` masks and a label.
-
-    Returns
-    -------
-    (H, W, 3) uint8 ndarray
-        White holes on black, gray gaps, labels at the left.
-    """
-    columns = max(1, min(columns, per_bin))
-    gap, label_width = 4, 150
-    height = 2 * N_RATIO_BINS * (thumb + gap) + gap
-    width = label_width + columns * (thumb + gap) + gap
-    grid = np.full((height, width, 3), 96, dtype=np.uint8)
-    for k in range(N_RATIO_BINS):
-        for b, border in enumerate(BORDER_CLASSES):
-            row_top = gap + (2 * k + b) * (thumb + gap)
-            cv2.putText(grid, f"{BIN_LABELS[k]} {border}", (6, row_top + thumb // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            for j in range(columns):
-                index = testset_index(k, border, j, per_bin=per_bin)
-                if index not in rows:
-                    continue
-                hole = read_mask(root / rows[index]["file"])
-                small = cv2.resize(hole.astype(np.uint8) * 255, (thumb, thumb), interpolation=cv2.INTER_AREA)
-                left = label_width + gap + j * (thumb + gap)
-                grid[row_top : row_top + thumb, left : left + thumb] = small[:, :, None]
-    return grid
-
-
 def read_manifest(path: str | os.PathLike) -> list[dict[str, str]]:
     """Rows of a split's ``manifest.csv`` as dicts of strings, in file order."""
     return sorted(_read_manifest_rows(Path(path)), key=lambda row: int(row["index"]))
@@ -915,7 +900,6 @@ __all__ = [
     "build_testset",
     "is_testset",
     "load_testset_config",
-    "preview_grid",
     "read_manifest",
     "read_testset",
 ]

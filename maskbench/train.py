@@ -225,6 +225,8 @@ def train(
     """
     run = Path(run)
     torch_device = _device(device)
+    if feature_extractor is None:
+        feature_extractor = VGG16Features(config.vgg16_weights or None)
     state, images, masks = _start_state(run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume, overwrite=overwrite)
     stop = stop_step if stop_step is not None else (config.steps if state.phase == "initial" else state.phase_start + config.finetune_steps)
     if stop <= state.step:
@@ -234,11 +236,9 @@ def train(
         TrainingMasks(masks, augment=augment or load_augment_config(), seed=config.seed, size=config.image_size),
     )
     model, optimizer = _model_and_optimizer(state, config, torch_device)
-    if feature_extractor is None:
-        feature_extractor = VGG16Features(config.vgg16_weights or None)
     loss_function = InpaintingLoss(feature_extractor.to(torch_device), weights=config.loss_weights())
     if not resume and not finetune:
-        _write_run_file(run, state, config, images=images, masks=masks)
+        _create_run(run, state, config, images=images, masks=masks)
     _truncate_log(run / "log.csv", state.step)
     loop = _Loop(run, config, state, model, optimizer, loss_function, pairs, torch_device)
     return loop.run(stop)
@@ -270,7 +270,7 @@ def _start_state(
             raise ConfigError(f"a new run needs --arch, one of {', '.join(ARCHITECTURES)}; got {arch!r}")
         if images is None or masks is None:
             raise ConfigError("a new run needs --images DIR and --masks STORE")
-        _prepare_new_run(run, overwrite=overwrite)
+        _refuse_existing_run(run, overwrite=overwrite)
         state = _State(arch, config.model_options(arch), "initial", 0, 0, None, None)
         return state, Path(images), Path(masks)
     found = latest_checkpoint(run)
@@ -296,17 +296,19 @@ def _start_state(
     return state, images_path, masks_path
 
 
-def _prepare_new_run(run: Path, *, overwrite: bool) -> None:
-    if run.exists() and any(run.iterdir()):
+def _refuse_existing_run(run: Path, *, overwrite: bool) -> None:
+    if run.exists() and (not run.is_dir() or any(run.iterdir())):
         if not overwrite:
             raise OutputExistsError(f"run folder {run} already exists; continue it with --resume, or pass --overwrite to replace it")
         if not (run / "run.json").is_file():
             raise OutputExistsError(f"{run} is not a maskbench run folder (no run.json); refusing to replace it")
+
+
+def _create_run(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path) -> None:
+    """Empty the folder of a new run (``overwrite`` was checked) and write ``run.json``."""
+    if run.exists():
         shutil.rmtree(run)
-    (run / "checkpoints").mkdir(parents=True, exist_ok=True)
-
-
-def _write_run_file(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path) -> None:
+    (run / "checkpoints").mkdir(parents=True)
     record = {
         "arch": state.arch,
         "model_config": state.model_options,

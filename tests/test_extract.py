@@ -76,17 +76,26 @@ def test_closing_joins_a_thin_gap_and_leaves_a_square_unchanged() -> None:
     hole = np.zeros((40, 60), bool)
     hole[10:14, 5:25] = hole[10:14, 27:50] = True  # one streak broken by a 2 px gap
     hole[25:35, 5:15] = True  # a 10x10 block
-    cleaned = clean_hole(hole, close_radius=2, fill_gap_area=0, min_component_area=0)
+    cleaned = clean_hole(hole, close_radius=2, open_radius=0, fill_gap_area=0, min_component_area=0)
     assert cleaned[11:13, 25:27].all()  # the streak is joined (its rounded ends leave the corners)
     assert np.array_equal(cleaned[20:, :], hole[20:, :])
     assert cv2.connectedComponents(cleaned.astype(np.uint8))[0] - 1 == 2
+
+
+def test_opening_removes_hairlines_but_keeps_streaks() -> None:
+    hole = np.zeros((40, 80), bool)
+    hole[5, 2:78] = True  # a one-pixel line (a flow artefact along a row): long, so big in area
+    hole[20:24, 10:70] = True  # a 4 px wide streak
+    cleaned = clean_hole(hole, close_radius=0, open_radius=1, fill_gap_area=0, min_component_area=0)
+    assert not cleaned[5].any()
+    assert np.array_equal(cleaned[20:24, 11:69], hole[20:24, 11:69]) and cleaned[:18].sum() == 0
 
 
 def test_speckle_is_removed_and_large_components_kept() -> None:
     hole = np.zeros((40, 40), bool)
     hole[2:5, 2:5] = True  # 9 px speckle
     hole[20:30, 20:30] = True  # 100 px component
-    cleaned = clean_hole(hole, close_radius=0, fill_gap_area=0, min_component_area=10)
+    cleaned = clean_hole(hole, close_radius=0, open_radius=0, fill_gap_area=0, min_component_area=10)
     assert not cleaned[2:5, 2:5].any() and cleaned.sum() == 100
 
 
@@ -98,7 +107,7 @@ def test_only_small_enclosed_gaps_are_filled() -> None:
     hole[36:52, 36:52] = False  # 256 px enclosed gap: kept
     hole[0:10, 40:50] = True
     hole[0:3, 44:46] = False  # 6 px gap touching the image edge: kept
-    cleaned = clean_hole(hole, close_radius=0, fill_gap_area=64, min_component_area=0)
+    cleaned = clean_hole(hole, close_radius=0, open_radius=0, fill_gap_area=64, min_component_area=0)
     assert cleaned[12:17, 12:17].all()
     assert not cleaned[36:52, 36:52].any()
     assert not cleaned[0:3, 44:46].any()
@@ -107,7 +116,7 @@ def test_only_small_enclosed_gaps_are_filled() -> None:
 def test_dilation_grows_by_the_disk() -> None:
     hole = np.zeros((30, 30), bool)
     hole[10:20, 10:20] = True
-    cleaned = clean_hole(hole, close_radius=0, fill_gap_area=0, min_component_area=0, dilate_radius=1)
+    cleaned = clean_hole(hole, close_radius=0, open_radius=0, fill_gap_area=0, min_component_area=0, dilate_radius=1)
     assert cleaned.sum() == 12 * 12 - 4  # the radius-1 disk is a cross: corners stay out
 
 

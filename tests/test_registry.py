@@ -55,20 +55,20 @@ def test_builtin_cpu_inpainters_keep_valid_pixels_and_pickle(spec: str, name: st
 
 
 @pytest.mark.parametrize("arch", ["pconv", "conv"])
-def test_random_unets_are_seeded_batched_and_keep_valid_pixels(arch: str, photo_and_hole) -> None:
+def test_random_unets_are_seeded_full_size_and_keep_valid_pixels(arch: str, photo_and_hole) -> None:
     image, hole = photo_and_hole
     inpainter = load_inpainter(f"{arch}:random", device="cpu")
     assert (inpainter.kind, inpainter.checkpoint_sha256) == ("torch", None)
-    filled = inpainter(image, hole)
-    assert_valid_pixels_kept(filled, image, hole)
-    batch = torch.from_numpy(image).permute(2, 0, 1)[None]
-    filled_torch = load_inpainter(f"{arch}:random", device="cpu")(batch, torch.from_numpy(hole)[None, None])
-    np.testing.assert_array_equal(filled_torch[0].permute(1, 2, 0).numpy(), filled)  # same seeded weights
+    assert inpainter.model.width == 1.0  # the paper's network, for speed tests
+    weight = inpainter.model.encoder[0].conv.weight
+    expected = torch.Generator().manual_seed(0)
+    assert torch.equal(weight, torch.nn.init.kaiming_normal_(torch.empty_like(weight), nonlinearity="relu", generator=expected))
+    assert_valid_pixels_kept(inpainter(image, hole), image, hole)
 
 
 def test_checkpoints_by_prefix_and_by_bare_path(tmp_path: Path, photo_and_hole) -> None:
     image, hole = photo_and_hole
-    model = ConvUNet(hole_fill="imagenet_mean")
+    model = ConvUNet(hole_fill="imagenet_mean", width=0.0625)
     path = tmp_path / "run.pt"
     save_checkpoint(path, model, "conv")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -81,6 +81,10 @@ def test_checkpoints_by_prefix_and_by_bare_path(tmp_path: Path, photo_and_hole) 
     filled = by_path(image, hole)
     assert_valid_pixels_kept(filled, image, hole)
     np.testing.assert_allclose(filled[hole], expected[hole], atol=1e-5)
+    batch = torch.from_numpy(np.stack([image[::-1].copy(), image])).permute(0, 3, 1, 2)
+    filled_batch = by_prefix(batch, torch.from_numpy(np.stack([hole, hole]))[:, None])
+    assert filled_batch.shape == batch.shape and filled_batch.dtype == torch.float32
+    np.testing.assert_allclose(filled_batch[1].permute(1, 2, 0).numpy(), filled, atol=1e-5)
     with pytest.raises(InputError, match=r"is a 'conv' checkpoint, expected 'pconv'"):
         load_inpainter(f"pconv:{path}")
 

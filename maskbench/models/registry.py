@@ -166,6 +166,8 @@ class CpuInpainter(Inpainter):
 class TorchInpainter(Inpainter):
     """A torch module ``model(image, valid_mask) -> image`` run in eval mode without gradients.
 
+    It runs in float32 (channels-last memory on CUDA); batches are the caller's.
+
     Parameters
     ----------
     model : torch.nn.Module
@@ -192,14 +194,15 @@ class TorchInpainter(Inpainter):
         from flow.device import resolve_device
 
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=self.memory_format).eval()
         self.spec = spec
         self.name = name
         self.checkpoint_sha256 = checkpoint_sha256
 
     @torch.inference_mode()
     def _fill_torch(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        on_device = image.to(self.device)
+        on_device = image.to(self.device).contiguous(memory_format=self.memory_format)
         hole_on_device = hole.to(self.device)
         valid_mask = (~hole_on_device).to(torch.float32)
         output = self.model(on_device, valid_mask)

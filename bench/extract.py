@@ -1,0 +1,159 @@
+"""Benchmark of ``maskbench extract``: frames per second end to end, and masks kept.
+
+End to end means what the command does: decode the video, resize to the working size
+(shorter side 512), flow for the forward and the backward direction of every pair,
+occlusion and disocclusion masks, clean-up, filters, and the append to a fresh mask store.
+It calls :func:`maskbench.extract.extract_videos` with the shipped ``configs/extract.toml``,
+changing only the flow method (and the device / workers where a row says so).
+
+Inputs: ``../shared/samples/tree.avi`` (320x240 → 683x512; OpenCV decodes 68 of the 444
+frames its header announces) and ``carphone_pristine.mp4`` (176x144 → 626x512, 120 frames).
+Our TV-L1 on the CPU takes seconds per pair, so by default it runs on the first
+``--tvl1-frames`` frames of each video only (copied losslessly into a frame folder, which
+is read as a video); every other row reads the whole video file.
+
+Usage: ``python bench/extract.py [--out .handoff/bench-extract.md] [--tvl1-frames 17]``.
+It prints a Markdown report and writes it to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+# Run as `python bench/extract.py`, this file's folder comes first on sys.path and its
+# bench/flow.py would hide the `flow` package: drop the folder before importing.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import cv2  # noqa: E402
+import torch  # noqa: E402
+
+from maskbench.config import load_config  # noqa: E402
+from maskbench.extract import ExtractConfig, ExtractSummary, extract_videos  # noqa: E402
+from maskbench.files import to_uint8  # noqa: E402
+from maskbench.synthetic import write_frames_folder  # noqa: E402
+from maskbench.video import VideoSource, read_frames  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+VIDEOS = ("tree.avi", "carphone_pristine.mp4")
+
+
+@dataclass
+class Row:
+    video: str
+    method: str
+    device: str
+    workers: int
+    frames: int
+    pairs: int
+    seconds: float
+    kept: int
+    summary: ExtractSummary
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds
+
+
+def _first_frames(video: Path, count: int, folder: Path) -> Path:
+    """The first ``count`` frames of ``video`` at their native size, as a frame folder."""
+    frames = []
+    for index, frame in read_frames(VideoSource(video, video.name), short_side=_short_side(video)):
+        if index >= count:
+            break
+        frames.append(to_uint8(frame))
+    target = folder / f"{video.stem}-first{count}"
+    write_frames_folder(target / video.stem, frames)
+    return target
+
+
+def _short_side(video: Path) -> int:
+    capture = cv2.VideoCapture(str(video))
+    try:
+        return int(min(capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    finally:
+        capture.release()
+
+
+def _run(videos_dir: Path, store: Path, *, method: str, device: str, workers: int) -> ExtractSummary:
+    config = load_config("extract", ExtractConfig, overrides={"method": method, "workers": workers})
+    return extract_videos(videos_dir, store, config=config, device=device, overwrite=True, show_progress=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / ".handoff" / "bench-extract.md")
+    parser.add_argument("--tvl1-frames", type=int, default=17, help="frames per video for TV-L1 on the CPU")
+    parser.add_argument("--methods", default="dis,dis-ultrafast,farneback,tvl1")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as temp:
+        temp_path = Path(temp)
+        for name in VIDEOS:
+            single = temp_path / name
+            single.mkdir()
+            os.symlink(SAMPLES / name, single / name)
+            short = _first_frames(SAMPLES / name, args.tvl1_frames, temp_path)
+            for method in methods:
+                for device in devices if method == "tvl1" else ["cpu"]:
+                    folder = short if method == "tvl1" and device == "cpu" else single
+                    started = time.perf_counter()
+                    summary = _run(folder, temp_path / "m.store", method=method, device=device, workers=0)
+                    seconds = time.perf_counter() - started
+                    rows.append(Row(name, method, device, 0, summary.frames, summary.pairs, seconds, summary.masks_kept, summary))
+                    print(f"{name} {method} {device}: {summary.frames / seconds:.2f} frames/s", file=sys.stderr)
+        both = temp_path / "both"
+        both.mkdir()
+        for name in VIDEOS:
+            os.symlink(SAMPLES / name, both / name)
+        for workers in (0, 2):
+            started = time.perf_counter()
+            summary = _run(both, temp_path / "m.store", method="dis", device="cpu", workers=workers)
+            seconds = time.perf_counter() - started
+            rows.append(Row("both", "dis", "cpu", workers, summary.frames, summary.pairs, seconds, summary.masks_kept, summary))
+            print(f"both dis workers={workers}: {summary.frames / seconds:.2f} frames/s", file=sys.stderr)
+
+    report = _report(rows)
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report, encoding="utf-8")
+
+
+def _report(rows: list[Row]) -> str:
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    lines = [
+        "# `maskbench extract` end to end",
+        "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), GPU: {gpu}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads. Command: `python bench/extract.py`.",
+        "Shipped `configs/extract.toml` (working size 512, stride 1, batch 8, default occlusion test); "
+        "a fresh store per row. Timings include decoding, flow both ways, occlusion, clean-up, filters and the store append.",
+        "",
+        "| video | frames | method | device | workers | pairs | seconds | frames/s | masks kept | kept/pair |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.video} | {row.frames} | {row.method} | {row.device} | {row.workers} | {row.pairs} | "
+            f"{row.seconds:.1f} | {row.frames_per_second:.2f} | {row.kept} | {row.kept / max(row.pairs, 1):.2f} |"
+        )
+    lines += ["", "Hole-ratio histograms of the kept masks (whole-video rows, DIS medium):", ""]
+    for row in rows:
+        if row.method == "dis" and row.workers == 0 and row.video != "both":
+            lines += [f"{row.video}:", "", "```", row.summary.to_text(), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

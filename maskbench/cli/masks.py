@@ -1,0 +1,102 @@
+"""``maskbench generate`` and ``maskbench import-masks``: fill a mask store without videos."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from maskbench.cli.common import config_option, overwrite_option, reports_user_errors, seed_option, workers_option
+from maskbench.importing import AppendSummary, PolarityWarning, import_masks
+from maskbench.procedural import generate_masks
+
+append_option = click.option(
+    "--append", is_flag=True, default=False, help="Add to an existing store instead of refusing."
+)
+
+
+def _report(summary: AppendSummary) -> None:
+    skipped = f", {summary.skipped} already there from an interrupted run" if summary.skipped else ""
+    click.echo(f"wrote {summary.added} masks{skipped}; {summary.store} now holds {summary.total} masks")
+
+
+@click.command("generate")
+@click.option("--kind", type=click.Choice(["strokes", "blobs", "mixed"]), default=None, help="strokes (DeepFill v2 / LaMa thin, medium, thick brushes), blobs, or mixed. [config]")
+@click.option("-n", "--count", type=click.IntRange(min=1), default=None, help="Number of masks. [config]")
+@click.option("--size", type=(click.IntRange(min=16), click.IntRange(min=16)), default=None, metavar="H W", help="Mask height and width, px. [config: 512 512]")
+@click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write.")
+@seed_option
+@workers_option
+@append_option
+@overwrite_option
+@config_option
+@reports_user_errors
+def generate_command(
+    kind: str | None,
+    count: int | None,
+    size: tuple[int, int] | None,
+    store: Path,
+    seed: int | None,
+    workers: int | None,
+    append: bool,
+    overwrite: bool,
+    config_file: Path | None,
+) -> None:
+    """Procedural free-form masks (brush strokes, blobs, or both) into a mask store.
+
+    Each mask is drawn from its own seeded generator, so the store is the same for any
+    --workers. Rerunning an interrupted command resumes after the last finished shard.
+
+    \b
+    Example:
+      maskbench generate --kind mixed -n 5000 --out raw.store --seed 0
+    """
+    summary = generate_masks(
+        store, kind=kind, count=count, size=size, seed=seed, workers=workers,
+        overwrite=overwrite, append=append, config_file=config_file,
+    )  # fmt: skip
+    _report(summary)
+
+
+@click.command("import-masks")
+@click.argument("src_dir", type=click.Path(path_type=Path))
+@click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write.")
+@click.option("--invert", is_flag=True, default=False, help="Black (0) marks holes, e.g. NVIDIA's training masks (white = valid).")
+@click.option("--threshold", type=click.IntRange(0, 254), default=None, help="Binarize gray or JPEG masks: pixels > T are white. Without it, non-binary files are rejected.")
+@workers_option
+@append_option
+@overwrite_option
+@config_option
+@reports_user_errors
+def import_masks_command(
+    src_dir: Path,
+    store: Path,
+    invert: bool,
+    threshold: int | None,
+    workers: int | None,
+    append: bool,
+    overwrite: bool,
+    config_file: Path | None,
+) -> None:
+    """Import a folder of PNG/JPG masks (white, 255 = hole) into a mask store.
+
+    Each file's path relative to SRC_DIR is kept as its provenance. A warning is printed
+    when most pixels of most masks are holes (the polarity looks inverted).
+
+    \b
+    Example:
+      maskbench import-masks nvidia_train_masks/ --invert --out raw.store
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PolarityWarning)
+        summary = import_masks(
+            src_dir, store, invert=invert, threshold=threshold, workers=workers,
+            overwrite=overwrite, append=append, config_file=config_file,
+        )  # fmt: skip
+    if summary.polarity_warning:
+        click.echo(f"Warning: {summary.polarity_warning}", err=True)
+    _report(summary)
+
+
+COMMANDS = [generate_command, import_masks_command]
