@@ -10,8 +10,8 @@ Standalone: depends on numpy, torch and OpenCV only (never on ``maskbench``).
 """
 
 from flow.device import resolve_device
-from flow.estimate import FLOW_METHODS, FlowMethod, estimate, estimate_batch
-from flow.occlusion import (
+from flow.estimation import FLOW_METHODS, FlowMethod, estimate, estimate_batch
+from flow.occlusions import (
     DEFAULT_OCCLUSION_METHOD,
     OCCLUSION_METHODS,
     OcclusionMethod,

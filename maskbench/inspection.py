@@ -17,6 +17,7 @@ compared with it bin by bin:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,14 +147,14 @@ def stats_markdown(table: pd.DataFrame) -> str:
         "| bin | class | masks | ratio | components | largest share | perimeter/area | half-width px | at margin | touching |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in table.itertuples(index=False):
-        if row.measured == 0:
-            lines.append(f"| {row.bin} | {getattr(row, 'class')} | {row.masks} | – | – | – | – | – | – | – |")
+    for row in table.to_dict("records"):
+        if row["measured"] == 0:
+            lines.append(f"| {row['bin']} | {row['class']} | {row['masks']} | – | – | – | – | – | – | – |")
             continue
         lines.append(
-            f"| {row.bin} | {getattr(row, 'class')} | {row.masks} | {row.ratio:.3f} | {row.components:g} | "
-            f"{row.largest_share:.2f} | {row.perimeter_per_area:.3f} | {row.half_width:.1f} | "
-            f"{row.at_margin:.0%} | {row.touching:.0%} |"
+            f"| {row['bin']} | {row['class']} | {row['masks']} | {row['ratio']:.3f} | {row['components']:g} | "
+            f"{row['largest_share']:.2f} | {row['perimeter_per_area']:.3f} | {row['half_width']:.1f} | "
+            f"{row['at_margin']:.0%} | {row['touching']:.0%} |"
         )
     return "\n".join(lines)
 
@@ -299,7 +300,9 @@ def inspect_path(
         measure = _Measure(str(path.resolve()), None)
         example_loader = lambda item: store[int(item)]  # noqa: E731
     else:
-        testset = read_testset(path, margin=margin)
+        with warnings.catch_warnings():  # the mismatches go into the report instead
+            warnings.simplefilter("ignore", UserWarning)
+            testset = read_testset(path, margin=margin)
         margin = testset.margin
         groups = _testset_groups(testset)
         kind = testset.kind

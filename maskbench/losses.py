@@ -91,9 +91,9 @@ class VGG16Features(nn.Module):
 
         path = Path(weights_path) if weights_path else default_vgg16_path()
         if not path.is_file():
+            where = f"to {path}" if weights_path else f"into {path.parent} (or set vgg16_weights in the training config)"
             raise MissingWeightsError(
-                f"VGG-16 ImageNet weights {VGG16_WEIGHTS_FILE} not found at {path}; download {VGG16_WEIGHTS_URL} "
-                f"into {default_vgg16_path().parent} (or set vgg16_weights in the training config)"
+                f"VGG-16 ImageNet weights {VGG16_WEIGHTS_FILE} not found at {path}; download {VGG16_WEIGHTS_URL} {where}"
             )
         network = torchvision.models.vgg16(weights=None)
         try:

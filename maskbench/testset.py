@@ -343,12 +343,12 @@ def _numbered_files(root: Path) -> tuple[Path, dict[int, Path]]:
 
 def _read_numbered(root: Path, *, margin: int | None, verify: bool) -> TestSet:
     folder, numbered = _numbered_files(root)
-    count = len(numbered)
-    if count % (2 * N_RATIO_BINS):
-        raise InputError(f"{folder} holds {count} numbered masks; a split needs a multiple of {2 * N_RATIO_BINS}")
+    count = max(numbered) + 1
     gaps = sorted(set(range(count)) - set(numbered))
     if gaps:
         raise InputError(f"{folder}: mask number {gaps[0]} is missing ({len(gaps)} gaps in 0..{count - 1})")
+    if count % (2 * N_RATIO_BINS):
+        raise InputError(f"{folder} holds {count} numbered masks; a split needs a multiple of {2 * N_RATIO_BINS}")
     per_bin = count // (2 * N_RATIO_BINS)
     margin = load_testset_config().border_margin if margin is None else margin
     masks, mismatches = [], []
@@ -382,7 +382,7 @@ def _read_numbered(root: Path, *, margin: int | None, verify: bool) -> TestSet:
             f"number (e.g. {mismatches[0].index:05d}.png: ratio {mismatches[0].hole_ratio:.4f}, "
             f"nearest hole {mismatches[0].min_border_dist} px from the edge); they are kept in "
             "their numbered bin — see TestSet.mismatches or 'maskbench inspect'",
-            stacklevel=2,
+            stacklevel=3,
         )
     return TestSet(
         root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, mismatches=tuple(mismatches)
@@ -683,7 +683,9 @@ def _build_settings(context: _Context, fingerprint: str) -> dict[str, Any]:
         "per_bin": context.per_bin,
         "strategy": context.strategy,
         "size": MASK_SIZE,
-        "config": config_as_dict(context.config),
+        # the worker count changes nothing in the split: leave it out so that it does not
+        # change meta.json nor stop a resume
+        "config": {key: value for key, value in config_as_dict(context.config).items() if key != "workers"},
         "store": {"path": str(Path(context.store_path).resolve()), "fingerprint": fingerprint},
     }
 

@@ -11,11 +11,13 @@ A run folder holds::
 
     RUN/run.json                     architecture, model options, data paths, first config
     RUN/checkpoints/step-NNNNNNNN.pt  arch, model options, config, phase, step, model, optimizer
+    RUN/checkpoints/step-NNNNNNNN-finetune.pt   the same, fine-tuning phase
     RUN/log.csv                      step, phase, lr, images/s and the mean of every loss term
     RUN/samples/step-NNNNNNNN.png    rows: input with hole (white), output, composite, truth
 
 Checkpoints are written atomically every ``checkpoint_every`` steps, at the end and on
-Ctrl-C (the step in progress is finished first); the newest ``keep_checkpoints`` are kept.
+Ctrl-C (the step in progress is finished first); the newest ``keep_checkpoints`` of each
+phase are kept, so the last initial-phase checkpoint survives fine-tuning.
 ``resume=True`` continues from the newest checkpoint exactly: the data of step ``s`` are a
 function of (seed, s) only, so an interrupted and resumed run equals an uninterrupted one.
 """
@@ -158,15 +160,23 @@ class _State:
     optimizer_state: dict[str, Any] | None
 
 
-def checkpoint_path(run: Path, step: int) -> Path:
-    """``RUN/checkpoints/step-NNNNNNNN.pt``."""
-    return run / "checkpoints" / f"step-{step:08d}.pt"
+_PHASE_SUFFIX: dict[str, str] = {"initial": "", "finetune": "-finetune"}
+
+
+def checkpoint_path(run: Path, step: int, phase: Phase) -> Path:
+    """``RUN/checkpoints/step-NNNNNNNN.pt`` (initial phase) or ``step-NNNNNNNN-finetune.pt``."""
+    return run / "checkpoints" / f"step-{step:08d}{_PHASE_SUFFIX[phase]}.pt"
+
+
+def phase_checkpoints(run: str | Path, phase: Phase) -> list[Path]:
+    """The checkpoints of one phase in a run folder, oldest first."""
+    return sorted((Path(run) / "checkpoints").glob(f"step-{'[0-9]' * 8}{_PHASE_SUFFIX[phase]}.pt"))
 
 
 def latest_checkpoint(run: str | Path) -> Path | None:
     """The checkpoint of the highest step in a run folder, or None."""
-    paths = sorted((Path(run) / "checkpoints").glob("step-*.pt"))
-    return paths[-1] if paths else None
+    paths = phase_checkpoints(run, "initial") + phase_checkpoints(run, "finetune")
+    return max(paths, key=lambda path: path.name[5:13]) if paths else None
 
 
 def train(
@@ -419,10 +429,10 @@ class _Loop:
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             bar.close()
-            path = self._save() if saved_step != self.state.step else checkpoint_path(self.run_folder, self.state.step)
+            path = self._save() if saved_step != self.state.step else self._path()
             raise TrainingInterrupted(self.state.step, path) from None
         bar.close()
-        path = self._save() if saved_step != self.state.step else checkpoint_path(self.run_folder, self.state.step)
+        path = self._save() if saved_step != self.state.step else self._path()
         return TrainResult(self.run_folder, path, self.state.step, self.state.phase)
 
     def _step(self, items: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -501,9 +511,12 @@ class _Loop:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
         }
-        path = checkpoint_path(self.run_folder, state.step)
+        path = self._path()
         with atomic_path(path) as temp:
             torch.save(checkpoint, temp)
-        for old in sorted((self.run_folder / "checkpoints").glob("step-*.pt"))[: -self.config.keep_checkpoints]:
+        for old in phase_checkpoints(self.run_folder, state.phase)[: -self.config.keep_checkpoints]:
             old.unlink()
         return path
+
+    def _path(self) -> Path:
+        return checkpoint_path(self.run_folder, self.state.step, self.state.phase)

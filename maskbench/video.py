@@ -87,6 +87,7 @@ def find_videos(folder: str | os.PathLike) -> list[VideoSource]:
     folder : path-like
         The collection. Video files are found at any depth by suffix (:data:`VIDEO_SUFFIXES`,
         any case); every folder that directly holds image files is one frame sequence.
+        Hidden files and folders (names starting with ".") are ignored.
 
     Returns
     -------
@@ -102,7 +103,9 @@ def find_videos(folder: str | os.PathLike) -> list[VideoSource]:
     if not root.is_dir():
         raise InputError(f"videos folder not found: {root}; pass a folder of video files or frame folders")
     videos = []
-    for current, _, files in os.walk(root):
+    for current, folders, all_files in os.walk(root):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        files = [name for name in all_files if not name.startswith(".")]
         current_path = Path(current)
         if any(Path(name).suffix.lower() in IMAGE_SUFFIXES for name in files):
             relative = current_path.relative_to(root).as_posix()
@@ -126,20 +129,22 @@ def working_shape(height: int, width: int, *, short_side: int) -> tuple[int, int
     )
 
 
-def _resize_rgb(bgr_or_rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize to (height, width) = ``shape``: area averaging to shrink, bicubic to enlarge."""
+def _resize_rgb(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a float image in [0, 1] to (height, width) = ``shape``: area averaging to
+    shrink, bicubic to enlarge (clipped back to [0, 1], as bicubic overshoots at edges)."""
     height, width = shape
-    if bgr_or_rgb.shape[:2] == shape:
-        return bgr_or_rgb
-    shrinking = height * width < bgr_or_rgb.shape[0] * bgr_or_rgb.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    return cv2.resize(bgr_or_rgb, (width, height), interpolation=interpolation)
+    if image.shape[:2] == shape:
+        return image
+    if height * width < image.shape[0] * image.shape[1]:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return np.clip(cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
 def frame_count(video: VideoSource) -> int:
     """Number of frames the video announces (0 when unknown or unreadable); for progress bars.
 
-    A video file's count comes from its container header and may be off by a few frames.
+    A video file's count comes from its container header and may be wrong (``tree.avi``
+    of OpenCV's samples announces 444 frames and decodes 68).
     """
     if video.is_frame_folder:
         return len(_frame_files(video.path))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import flow
-from flow.occlusion import motion_boundary
+from flow.occlusions import motion_boundary
 from flow.warp import splat_weights
 
 HEIGHT, WIDTH = 24, 32

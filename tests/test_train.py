@@ -28,7 +28,7 @@ from maskbench.train import TrainingInterrupted, load_train_config, train
 AUGMENT = AugmentConfig(dilation_radius=(0, 1), rotation_degrees=(-30.0, 30.0), crop_scale=(0.6, 1.0), flip_horizontal=0.5, flip_vertical=0.0)
 # A thin U-Net (width 1/16) on 32 px crops keeps a step well under a second on the CPU.
 TINY = {"image_size": 32, "batch_size": 2, "workers": 0, "model_width": 0.0625, "learning_rate": 1e-3,
-        "log_every": 1, "sample_every": 2, "sample_count": 2, "checkpoint_every": 2, "keep_checkpoints": 2}
+        "log_every": 1, "sample_every": 4, "sample_count": 2, "checkpoint_every": 2, "keep_checkpoints": 2}
 
 
 class TinyFeatures(nn.Module):
@@ -86,15 +86,15 @@ def four_step_run(tmp_path_factory: pytest.TempPathFactory, data) -> Path:
 
 def test_a_short_run_lowers_the_loss_and_writes_its_outputs(tmp_path: Path, data) -> None:
     run = tmp_path / "run"
-    result = run_training(run, data, steps=12, arch="conv")
+    result = run_training(run, data, steps=10, arch="conv", config={"checkpoint_every": 5, "sample_every": 5})
     rows = read_log(run)
-    assert [int(row["step"]) for row in rows] == list(range(1, 13))
+    assert [int(row["step"]) for row in rows] == list(range(1, 11))
     totals = [float(row["total"]) for row in rows]
     assert np.mean(totals[-3:]) < 0.7 * totals[0]
     assert set(rows[0]) >= {"valid", "hole", "perceptual", "style_out", "style_comp", "tv", "images_per_second"}
-    assert result.step == 12 and result.checkpoint == run / "checkpoints" / "step-00000012.pt"
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000010.pt", "step-00000012.pt"]
-    assert len(list((run / "samples").glob("step-*.png"))) == 6
+    assert result.step == 10 and result.checkpoint == run / "checkpoints" / "step-00000010.pt"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000005.pt", "step-00000010.pt"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000005.png", "step-00000010.png"]
     assert json.loads((run / "run.json").read_text())["model_config"] == {"hole_fill": "gray", "width": 0.0625}
     assert load_inpainter(str(result.checkpoint), device="cpu").name == "Conv"  # the checkpoint is scorable
 
@@ -121,6 +121,9 @@ def test_finetuning_freezes_the_encoder_batchnorm(tmp_path: Path, data, four_ste
     before = torch.load(four_step_run / "checkpoints" / "step-00000004.pt", weights_only=True)
     after = torch.load(result.checkpoint, weights_only=True)
     assert after["phase"] == "finetune" and after["phase_start"] == 4
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-00000002.pt", "step-00000004.pt", "step-00000006-finetune.pt",  # the initial phase's kept
+    ]
     for key in ("encoder.3.norm.running_mean", "encoder.3.norm.weight", "encoder.7.norm.running_var"):
         assert torch.equal(after["model"][key], before["model"][key]), key
     assert not torch.equal(after["model"]["decoder.2.norm.running_mean"], before["model"]["decoder.2.norm.running_mean"])

@@ -159,3 +159,19 @@ def test_channels_last_and_bf16_autocast_match_fp32() -> None:
 def test_wrong_input_shape_is_explained() -> None:
     with pytest.raises(ValueError, match=r"expected a valid_mask of shape \(1, 1 or 3, 8, 8\), got \(1, 2, 8, 8\)"):
         PConvUNet()(torch.rand(1, 3, 8, 8), torch.ones(1, 2, 8, 8))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("network_class", [PConvUNet, ConvUNet])
+def test_bf16_channels_last_on_cuda_matches_fp32(network_class: type[nn.Module]) -> None:
+    image, valid_mask = _hole_batch(512)
+    network = network_class().eval().cuda()
+    image, valid_mask = image.cuda(), valid_mask.cuda()
+    with torch.no_grad():
+        reference = network(image, valid_mask)
+        network.to(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            output = network(image.to(memory_format=torch.channels_last), valid_mask)
+    assert output.shape == reference.shape
+    assert (output.float() - reference).abs().mean() < 0.05 * reference.abs().mean()

@@ -27,6 +27,8 @@ def test_find_videos_lists_files_and_frame_folders_sorted(tmp_path: Path) -> Non
     (tmp_path / "C.MKV").write_bytes(b"")  # suffixes in any case; contents judged later
     write_frames_folder(tmp_path / "shots" / "one", _flat_frames(2))
     (tmp_path / "notes.txt").write_text("not a video")
+    (tmp_path / ".partial.mp4").write_bytes(b"")  # hidden files and folders are ignored
+    write_frames_folder(tmp_path / ".cache", _flat_frames(1))
     names = [video.name for video in find_videos(tmp_path)]
     assert names == ["C.MKV", "b.avi", "nested/a.mp4", "shots/one"]
     assert [video.is_frame_folder for video in find_videos(tmp_path)] == [False, False, False, True]
@@ -116,3 +118,11 @@ def test_unreadable_video_raises_input_error(tmp_path: Path, content: str) -> No
     with pytest.raises(InputError, match=r"cannot open .*bad\.mp4 as a video"):
         list(read_frames(VideoSource(path, path.name), short_side=64))
     assert frame_count(VideoSource(path, path.name)) == 0
+
+
+def test_enlarged_frames_stay_in_the_unit_range(tmp_path: Path) -> None:
+    edge = np.zeros((20, 30, 3), np.uint8)
+    edge[:, 15:] = 255  # bicubic enlargement overshoots at such a step
+    write_frames_folder(tmp_path / "f", [edge])
+    ((_, frame),) = list(read_frames(VideoSource(tmp_path / "f", "f"), short_side=80))
+    assert frame.shape == (80, 120, 3) and frame.min() == 0.0 and frame.max() == 1.0

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+import flow
+
 from maskbench.cli.common import (
     config_option,
     device_option,
@@ -26,8 +28,18 @@ from maskbench.extract import ExtractConfig, extract_videos, merge_stores, parse
     help="Folder of video files (.mp4 .avi .mov .mkv .webm ...) and/or folders of numbered frames.",
 )
 @click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write (resumed when it exists).")
-@click.option("--method", default=None, help="Optical flow: tvl1 (PyTorch, GPU when present), dis or farneback (OpenCV, CPU). [config]")
-@click.option("--occlusion", default=None, help="Occlusion test of the flow package, or 'default'. [config]")
+@click.option(
+    "--method",
+    type=click.Choice(flow.FLOW_METHODS),
+    default=None,
+    help="Optical flow: tvl1 is PyTorch (on --device), the others OpenCV on the CPU. [config]",
+)
+@click.option(
+    "--occlusion",
+    type=click.Choice(("default", *flow.OCCLUSION_METHODS)),
+    default=None,
+    help=f"Occlusion test; default = {flow.DEFAULT_OCCLUSION_METHOD}. [config]",
+)
 @device_option
 @click.option("--stride", type=click.IntRange(min=1), default=None, help="Take the pair (t, t+1) for every S-th frame t. [config]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Frame pairs per flow call. [config]")

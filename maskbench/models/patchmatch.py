@@ -52,6 +52,15 @@ from maskbench.errors import InputError
 from maskbench.models.classical import check_image_and_hole, composite, inpaint_telea
 
 __all__ = ["inpaint_patchmatch"]
+import os
+_SRC_FRACTION=float(os.environ.get('SRCF','0'))
+_UPVOTE=int(os.environ.get('UPVOTE','0'))
+_GRAD=float(os.environ.get('GRAD','0'))
+def _feat(work):
+    if _GRAD == 0: return work
+    gy, gx = np.gradient(work, axis=(0, 1))
+    return np.ascontiguousarray(np.concatenate([work, _GRAD*gx, _GRAD*gy], axis=2), dtype=np.float32)
+_EXTRA=int(os.environ.get('EXTRA','0'))
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,7 @@ def _patch_ssd(image, target_y, target_x, source_y, source_x, radius, limit):  #
             x = target_x + dx
             if x < 0 or x >= width:
                 continue
-            for channel in range(3):
+            for channel in range(image.shape[2]):
                 diff = image[y, x, channel] - image[source_y + dy, source_x + dx, channel]
                 total += diff * diff
         if total > limit:
@@ -357,13 +366,15 @@ def inpaint_patchmatch(
         )
     radius = patch_size // 2
     levels = _pyramid(image, hole, min_size)
+    fine_sources = _source_mask(hole, patch_size)
+    fine_count, fine_fraction = int(fine_sources.sum()), float(fine_sources.mean())
     estimate: np.ndarray | None = None
     field: _Field | None = None
     coarse_target: np.ndarray | None = None
     for index in range(len(levels) - 1, -1, -1):
         level = levels[index]
         source_ok = _source_mask(level.hole, patch_size)
-        enough_sources = source_ok.sum() >= min(min_sources, np.count_nonzero(_source_mask(hole, patch_size)))
+        enough_sources = source_ok.mean() >= _SRC_FRACTION * fine_fraction and source_ok.sum() >= min(min_sources, fine_count)
         if not level.hole.any() or not enough_sources:
             estimate = level.image if not level.hole.any() else None
             field = coarse_target = None
@@ -383,15 +394,19 @@ def inpaint_patchmatch(
             distance=np.zeros(level.hole.shape, dtype=np.float64),
         )
         if field is None:
-            _random_field(work, targets, sources, radius, new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, 0))
+            _random_field(_feat(work), targets, sources, radius, new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, 0))
         else:
             _upsampled_field(
-                work, targets, sources, source_ok, field.source_y, field.source_x, coarse_target,
+                _feat(work), targets, sources, source_ok, field.source_y, field.source_x, coarse_target,
                 radius, new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, 0),
             )
-        for round_index in range(1, em_iterations + 1):
+            if _UPVOTE:
+                means = _mean_distances(targets, work.shape[1], work.shape[0], radius, new_field.distance)
+                sigma2 = max(float(np.quantile(means, vote_quantile)), 1e-8)
+                _vote(work, level.hole, targets, radius, new_field.source_y, new_field.source_x, new_field.distance, sigma2)
+        for round_index in range(1, em_iterations + _EXTRA * index + 1):
             _patchmatch(
-                work, targets, is_target, source_ok, radius, patchmatch_iterations,
+                _feat(work), targets, is_target, source_ok, radius, patchmatch_iterations,
                 new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, round_index),
             )
             means = _mean_distances(targets, work.shape[1], work.shape[0], radius, new_field.distance)

@@ -157,6 +157,8 @@ class CpuInpainter(Inpainter):
         return np.where(hole[..., None], np.clip(filled.astype(np.float32), 0.0, 1.0), image)
 
     def _fill_torch(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        if image.shape[0] == 0:
+            return image.clone()
         images = image.detach().permute(0, 2, 3, 1).cpu().numpy()
         holes = hole.detach()[:, 0].cpu().numpy()
         filled = np.stack([self._fill_numpy(one_image, one_hole) for one_image, one_hole in zip(images, holes)])
@@ -218,8 +220,8 @@ class TorchInpainter(Inpainter):
         return filled[0].permute(1, 2, 0).numpy()
 
 
-class _CallableInpainter(Inpainter):
-    """A user's :class:`Inpainter` instance, kept under its spec."""
+class _NamedInpainter(Inpainter):
+    """A user's :class:`Inpainter` instance, kept under the spec that named it."""
 
     def __init__(self, inner: Inpainter, spec: str) -> None:
         self.inner = inner
@@ -228,7 +230,7 @@ class _CallableInpainter(Inpainter):
         self.kind = inner.kind
         self.checkpoint_sha256 = inner.checkpoint_sha256
 
-    def __call__(self, image, hole):  # type: ignore[no-untyped-def]
+    def __call__(self, image: np.ndarray | torch.Tensor, hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         return self.inner(image, hole)
 
 
@@ -419,7 +421,7 @@ def _load_callable(spec: str, *, device: str | torch.device | None) -> Inpainter
     value = _import_object(spec)
     name = spec.rpartition(":")[2]
     if isinstance(value, Inpainter):
-        return _CallableInpainter(value, spec)
+        return _NamedInpainter(value, spec)
     if isinstance(value, nn.Module):
         return TorchInpainter(value, spec=spec, name=name, device=device)
     if callable(value):

@@ -33,6 +33,9 @@ Conventions shared by both
   both sides, with the padding marked as hole, and the output is cropped back.
 * Layers followed by BatchNorm have no bias (BatchNorm's shift replaces it); the first and
   last layers have one.
+* ``width`` (default 1, the paper's network) multiplies every channel count but the
+  output's, for quick experiments and tests; checkpoints record it.
+* Both work under :func:`torch.autocast` (bf16) and with ``channels_last`` memory.
 """
 
 from __future__ import annotations

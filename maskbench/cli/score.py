@@ -1,0 +1,91 @@
+"""``maskbench score`` and ``maskbench report``: Table 1 for any inpainter, with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
+from maskbench.report import write_report
+from maskbench.score import score
+
+
+@click.command("score")
+@click.option("--model", "models", multiple=True, required=True, help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, package.module:callable. Repeat for several.")
+@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side 512) and centre-cropped to 512x512.")
+@click.option("--testset", required=True, type=click.Path(path_type=Path), help="Split made by build-testset, or a folder of NVIDIA's test masks 00000.png-11999.png.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Result folder: created, or resumed/extended when it holds an unfinished run.")
+@device_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per batch on the device. [config]")
+@workers_option
+@seed_option
+@click.option("--limit-per-bin", type=click.IntRange(min=0), default=None, help="Score only the first N masks of each bin and class (0 = all). [config]")
+@click.option("--reuse-images", is_flag=True, flag_value=True, default=None, help="Allow fewer images than masks (images are drawn again).")
+@click.option("--save-images", is_flag=True, flag_value=True, default=None, help="Write images/gt, images/input and images/MODEL PNGs of every pair.")
+@click.option("--shard", default=None, metavar="K/N", help="Score only shard K of N (1 <= K <= N) of the pairs; merge shards with 'maskbench report'.")
+@click.option("--no-inception", "no_inception", is_flag=True, default=False, help="Skip the Inception Score and FID (no torch-fidelity weights needed).")
+@overwrite_option
+@config_option
+@reports_user_errors
+def score_command(
+    models: tuple[str, ...],
+    images: Path,
+    testset: Path,
+    out_dir: Path,
+    device: str,
+    batch_size: int | None,
+    workers: int | None,
+    seed: int | None,
+    limit_per_bin: int | None,
+    reuse_images: bool | None,
+    save_images: bool | None,
+    shard: str | None,
+    no_inception: bool,
+    overwrite: bool,
+    config_file: Path | None,
+) -> None:
+    """Score inpainters on a test split: pairs.csv, Table 1 (CSV + Markdown), metrics.png, samples.png.
+
+    Each mask is paired with an image by a seeded permutation; every model fills every pair
+    and l1 (%), PSNR and SSIM are measured on the composite against the ground truth; per bin
+    the Inception Score of the outputs and of the ground truth, their difference (IScore) and
+    FID. Rerunning with the same options resumes an interrupted run; adding a --model extends
+    a finished one; --overwrite starts again.
+
+    \b
+    Example:
+      maskbench score --model telea --model pconv:runs/pconv.pt \\
+          --images places2_test/ --testset split/ --out results/ --no-inception
+    """
+    run = score(
+        list(models), images=images, testset=testset, out_dir=out_dir, device=device, shard=shard,
+        overwrite=overwrite, config_file=config_file, batch_size=batch_size, workers=workers, seed=seed,
+        limit_per_bin=limit_per_bin, reuse_images=reuse_images, save_images=save_images,
+        inception=False if no_inception else None,
+    )  # fmt: skip
+    if run.unreadable:
+        click.echo(f"skipped {len(run.unreadable)} unreadable image(s), e.g. {run.unreadable[0]} (listed in meta.json)", err=True)
+    done = ", ".join(f"{spec}: {count}" for spec, count in run.computed.items())
+    click.echo(f"scored {run.pairs} pairs (newly computed: {done})")
+    click.echo(f"wrote pairs.csv, table1.csv, table1.md, metrics.png, samples.png and meta.json to {run.out_dir}")
+
+
+@click.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the merged table and plots.")
+@overwrite_option
+@reports_user_errors
+def report_command(run_dirs: tuple[Path, ...], out_dir: Path, overwrite: bool) -> None:
+    """Merge score folders (shards of one run, or runs of other models) into one Table 1 and plots.
+
+    \b
+    Example:
+      maskbench report shard1/ shard2/ shard3/ --out results/
+    """
+    report = write_report(list(run_dirs), out_dir, overwrite=overwrite)
+    click.echo(f"merged {len(run_dirs)} folder(s): {report.pairs} pairs, models {', '.join(report.models)}")
+    click.echo(f"wrote pairs.csv, table1.csv, table1.md, metrics.png, samples.png and meta.json to {report.out_dir}")
+
+
+COMMANDS = [score_command, report_command]

@@ -1,0 +1,133 @@
+"""Evaluation images: any photo → the 512×512 RGB ground truth that scoring compares against.
+
+Every image of a ``--images`` folder (JPEG, PNG, …, nested or not) is prepared the same way:
+
+1. read as float32 RGB in [0, 1] (:func:`maskbench.files.read_image`: gray is repeated into
+   three channels, an alpha channel is dropped, 16-bit is scaled by 1/65535);
+2. resized so that its shorter side is 512 px, keeping the aspect ratio; with OpenCV's
+   ``INTER_AREA`` when it shrinks (averages the source pixels, no aliasing) and
+   ``INTER_CUBIC`` when it grows (smooth; its overshoot is clipped back to [0, 1]);
+3. centre-cropped to 512×512 (the extra columns or rows are split evenly, the odd one going
+   to the right or bottom);
+4. rounded to 8 bits (``round(255·x) / 255``), so that the ground truth held in memory is
+   exactly the PNG that ``--save-images`` writes, and metrics can be recomputed from files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskbench.errors import InputError
+from maskbench.files import list_images, read_image
+
+#: Side of the evaluation images and of the test masks, px.
+EVALUATION_SIZE: int = 512
+
+
+def resize_shorter_side(image: np.ndarray, size: int = EVALUATION_SIZE) -> np.ndarray:
+    """Resize so that the shorter side is ``size`` px, keeping the aspect ratio.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 ndarray
+        RGB in [0, 1].
+    size : int
+        Target length of the shorter side.
+
+    Returns
+    -------
+    (H', W', 3) float32 ndarray
+        min(H', W') == size, the longer side rounded to the nearest pixel (at least ``size``);
+        values in [0, 1]. Returned unchanged when the shorter side is already ``size``.
+    """
+    height, width = image.shape[:2]
+    shorter = min(height, width)
+    if shorter == size:
+        return image
+    scale = size / shorter
+    new_height = size if height == shorter else max(size, round(height * scale))
+    new_width = size if width == shorter else max(size, round(width * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (new_width, new_height), interpolation=interpolation)
+    return np.clip(resized, 0.0, 1.0, out=resized)
+
+
+def center_crop(image: np.ndarray, size: int = EVALUATION_SIZE) -> np.ndarray:
+    """The central ``size``×``size`` window of an image at least that large (top-left offsets floored)."""
+    height, width = image.shape[:2]
+    if height < size or width < size:
+        raise InputError(f"cannot crop {size}x{size} from an image of {width}x{height}")
+    top = (height - size) // 2
+    left = (width - size) // 2
+    return image[top : top + size, left : left + size]
+
+
+def quantize_8bit(image: np.ndarray) -> np.ndarray:
+    """``round(255·x) / 255`` as float32: the values an 8-bit PNG of the image holds."""
+    return (np.round(image * 255.0) / 255.0).astype(np.float32)
+
+
+def load_evaluation_image(path: str | os.PathLike, size: int = EVALUATION_SIZE) -> np.ndarray:
+    """Read an image and prepare it as a ground truth: resize, centre-crop, 8-bit values.
+
+    Returns
+    -------
+    (size, size, 3) float32 ndarray
+        RGB in [0, 1], every value a multiple of 1/255.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or cannot be decoded.
+    """
+    image = read_image(path)
+    return quantize_8bit(np.ascontiguousarray(center_crop(resize_shorter_side(image, size), size)))
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """The readable images of a folder and the files that are not.
+
+    Attributes
+    ----------
+    root : Path
+        The folder (absolute).
+    files : tuple of Path
+        Readable image files, sorted by relative path.
+    unreadable : tuple of Path
+        Files with an image suffix that OpenCV cannot read (not an image, unknown format).
+    """
+
+    root: Path
+    files: tuple[Path, ...]
+    unreadable: tuple[Path, ...]
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to :attr:`root`, with forward slashes."""
+        return path.relative_to(self.root).as_posix()
+
+
+def scan_images(folder: str | os.PathLike) -> ImageFolder:
+    """List the images of a folder (recursively) and check that OpenCV can read each one.
+
+    The check reads file signatures only (``cv2.haveImageReader``); a file that passes it but
+    is truncated raises :class:`InputError` when it is loaded.
+
+    Raises
+    ------
+    InputError
+        When the folder does not exist or holds no readable image.
+    """
+    root = Path(folder).resolve()
+    candidates = list_images(root)
+    can_read = {path: cv2.haveImageReader(str(path)) for path in candidates}
+    readable = tuple(path for path in candidates if can_read[path])
+    unreadable = tuple(path for path in candidates if not can_read[path])
+    if not readable:
+        raise InputError(f"no readable images (JPEG, PNG, ...) in {folder}; point --images at a folder of photos")
+    return ImageFolder(root=root, files=readable, unreadable=unreadable)

@@ -1,0 +1,745 @@
+"""Scoring inpainters on a test split: pairing, inpainting, per-pair metrics, a resumable cache.
+
+:func:`score` runs every model on every (mask, image) pair of a split, computes ℓ1, PSNR and
+SSIM of the composite against the ground truth (:mod:`maskbench.metrics`) and, unless turned
+off, the Inception features that the per-bin IS and FID need; then it writes the table and the
+plots (:mod:`maskbench.report`).
+
+Pairing (as Liu et al. 2018)
+----------------------------
+The selected masks (all, or the first ``limit_per_bin`` of each bin and class, in file order)
+are numbered q = 0, 1, … in file order. Pair q takes image ``perm_c[q mod n]`` with
+c = q div n, n the number of readable images and ``perm_c = item_rng(seed, c).permutation(n)``:
+a seeded permutation, without replacement. More masks than images is an error unless
+``reuse_images`` (then c > 0 draws a fresh permutation). A pair's id is its mask's number,
+e.g. ``"00042"``.
+
+Output folder and resuming
+--------------------------
+``OUT/run.json`` fixes what the pairs are (test set, images, seed, limit, reuse, shard,
+inception, save_images). Each model's per-pair results are appended to
+``OUT/cache/models/KEY/part-NNNNN.csv`` (+ ``.npz`` with Inception features), one file per
+``chunk_pairs`` pairs, written atomically; the ground truth's Inception features go to
+``OUT/cache/gt/``. Running again with the same settings does only what is missing: the
+pairs an interruption left, or the pairs of a new ``--model``. A folder whose requested work is
+all done is *finished*: it is not touched again without ``overwrite`` (which deletes the
+results and starts over). Different settings in an existing folder are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from maskbench import __version__
+from maskbench.bins import BIN_LABELS
+from maskbench.config import load_config
+from maskbench.errors import ConfigError, InputError, OutputExistsError
+from maskbench.files import atomic_path, read_mask, write_image, write_text_atomic
+from maskbench.images import ImageFolder, load_evaluation_image, scan_images
+from maskbench.metrics import InceptionFeatures, check_inception_available, composite, pair_statistics
+from maskbench.parallel import progress
+from maskbench.rng import item_rng
+from maskbench.testset import FOREIGN_THRESHOLD, TestMask, TestSet, read_testset
+
+#: Format name of ``run.json``.
+RUN_FORMAT = "maskbench-score"
+#: Columns of a cached part file of a model.
+METRIC_COLUMNS: tuple[str, ...] = ("l1", "psnr", "ssim")
+#: Pseudo-model name of the ground truth in caches and sample images.
+GROUND_TRUTH = "gt"
+#: Name of the masked inputs in sample images.
+MASKED_INPUT = "input"
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Settings of :func:`score` (defaults: ``configs/score.toml``; see that file for each key)."""
+
+    seed: int
+    batch_size: int
+    workers: int
+    limit_per_bin: int
+    reuse_images: bool
+    save_images: bool
+    inception: bool
+    inception_weights: str
+    chunk_pairs: int
+    samples_per_bin: int
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a value out of range."""
+        for name in ("batch_size", "chunk_pairs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("seed", "workers", "limit_per_bin", "samples_per_bin"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+
+
+def load_score_config(
+    config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+) -> ScoreConfig:
+    """``configs/score.toml`` + a user's file + overrides (``None`` values are ignored)."""
+    return load_config("score", ScoreConfig, user_file=config_file, overrides=overrides)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` (1 ≤ K ≤ N) → (K, N); None → (1, 1), the whole split."""
+    if text is None:
+        return 1, 1
+    match = _SHARD.match(text)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise ConfigError(f"--shard must be K/N with 1 <= K <= N (e.g. 2/4), got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+# -- pairing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (mask, image) pair of the evaluation.
+
+    Attributes
+    ----------
+    pair_id : str
+        The mask's number, zero-padded (``"00042"``); names the pair's files.
+    position : int
+        q, the pair's rank among the selected masks (drives pairing and sharding).
+    mask : TestMask
+        The mask and its bin.
+    image : Path
+        The image file (absolute).
+    image_name : str
+        The image relative to the images folder.
+    """
+
+    pair_id: str
+    position: int
+    mask: TestMask
+    image: Path
+    image_name: str
+
+
+def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
+    """All masks, or the first ``limit_per_bin`` of each (bin, class); in file order."""
+    if limit_per_bin <= 0 or limit_per_bin >= testset.per_bin:
+        return list(testset.masks)
+    kept = []
+    for mask in testset.masks:
+        position = (mask.index % (2 * testset.per_bin)) % testset.per_bin
+        if position < limit_per_bin:
+            kept.append(mask)
+    return kept
+
+
+def make_pairs(
+    masks: Sequence[TestMask], images: ImageFolder, *, seed: int, reuse_images: bool
+) -> list[Pair]:
+    """Assign images to masks by a seeded permutation (see the module docstring).
+
+    Raises
+    ------
+    InputError
+        Fewer images than masks and ``reuse_images`` is False.
+    """
+    count = len(images.files)
+    if count < len(masks) and not reuse_images:
+        raise InputError(
+            f"{len(masks)} masks need {len(masks)} images but {images.root} has {count} readable "
+            f"({len(masks) - count} missing); add images, use --limit-per-bin, or pass --reuse-images"
+        )
+    permutations: dict[int, np.ndarray] = {}
+    pairs = []
+    for position, mask in enumerate(masks):
+        cycle, offset = divmod(position, count)
+        if cycle not in permutations:
+            permutations[cycle] = item_rng(seed, cycle).permutation(count)
+        image = images.files[int(permutations[cycle][offset])]
+        pairs.append(Pair(f"{mask.index:05d}", position, mask, image, images.relative(image)))
+    return pairs
+
+
+def shard_pairs(pairs: Sequence[Pair], shard: tuple[int, int]) -> list[Pair]:
+    """Pairs of shard K/N: those with position q ≡ K − 1 (mod N), so every bin is in every shard."""
+    index, count = shard
+    return [pair for pair in pairs if pair.position % count == index - 1]
+
+
+def sample_pair_ids(pairs: Sequence[Pair], *, per_bin: int) -> set[str]:
+    """The first ``per_bin`` pairs of each (bin, class): those shown in ``samples.png``."""
+    taken: dict[tuple[int, str], int] = {}
+    chosen = set()
+    for pair in pairs:
+        key = (pair.mask.ratio_bin, pair.mask.border)
+        if taken.get(key, 0) < per_bin:
+            taken[key] = taken.get(key, 0) + 1
+            chosen.add(pair.pair_id)
+    return chosen
+
+
+def _digest(items: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(item.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def pairing_key(pairs: Sequence[Pair], testset: TestSet, *, seed: int) -> dict[str, Any]:
+    """What makes two runs' pairs the same: a hash of (pair id, bin, class, image name) and the seed."""
+    return {
+        "seed": seed,
+        "testset_kind": testset.kind,
+        "testset_per_bin": testset.per_bin,
+        "pairs": len(pairs),
+        "pairs_sha256": _digest(
+            f"{p.pair_id},{p.mask.ratio_bin},{p.mask.border},{p.image_name}" for p in pairs
+        ),
+    }
+
+
+# -- models and the cache ---------------------------------------------------------------------
+
+
+def model_key(spec: str) -> str:
+    """Folder name of a model's cache and images: the spec with unsafe characters replaced."""
+    key = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.strip()).strip("._") or "model"
+    return key[-80:]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What identifies a scored model: spec, name, cache key and weights hash."""
+
+    spec: str
+    name: str
+    key: str
+    kind: str
+    checkpoint_sha256: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "name": self.name, "key": self.key, "kind": self.kind,
+                "checkpoint_sha256": self.checkpoint_sha256}  # fmt: skip
+
+
+class ResultCache:
+    """The per-pair results of one pseudo-model folder (a model, or the ground truth).
+
+    Each part is ``part-NNNNN.csv`` (column ``pair`` and, for models, ``l1``, ``psnr``,
+    ``ssim``) and, when Inception features are kept, ``part-NNNNN.npz`` (``pair``, ``logits``
+    (n, 1008), ``pool`` (n, 2048)). The CSV is written last: a part without its CSV is not done.
+    """
+
+    def __init__(self, folder: Path, *, features: bool) -> None:
+        self.folder = folder
+        self.features = features
+
+    def parts(self) -> list[Path]:
+        """The finished parts' CSV files, in order."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(
+            path for path in self.folder.glob("part-*.csv") if not self.features or path.with_suffix(".npz").is_file()
+        )
+
+    def done(self) -> set[str]:
+        """Ids of the pairs whose results are cached."""
+        return set(self.table()["pair"]) if self.parts() else set()
+
+    def table(self) -> pd.DataFrame:
+        """All cached rows (column ``pair`` as str, first occurrence kept)."""
+        frames = [pd.read_csv(path, dtype={"pair": str}) for path in self.parts()]
+        if not frames:
+            return pd.DataFrame({"pair": pd.Series(dtype=str)})
+        return pd.concat(frames, ignore_index=True).drop_duplicates("pair")
+
+    def features_of(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Pair id → (logits, pool features)."""
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for path in self.parts():
+            with np.load(path.with_suffix(".npz")) as data:
+                for pair_id, logits, pool in zip(data["pair"], data["logits"], data["pool"]):
+                    found.setdefault(str(pair_id), (logits, pool))
+        return found
+
+    def write(self, rows: pd.DataFrame, logits: np.ndarray | None, pool: np.ndarray | None) -> None:
+        """Add one part atomically (features first, then the CSV that marks it done)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("part-*.*") if path.stem.split("-")[1].isdigit()]
+        stem = self.folder / f"part-{max(numbers, default=-1) + 1:05d}"
+        if self.features:
+            with atomic_path(stem.with_suffix(".npz")) as temp:
+                with open(temp, "wb") as handle:
+                    np.savez(handle, pair=np.asarray(rows["pair"], dtype=str), logits=logits, pool=pool)
+        with atomic_path(stem.with_suffix(".csv")) as temp:
+            rows.to_csv(temp, index=False)
+
+
+# -- loading and inpainting (in worker processes for CPU work) ----------------------------------
+
+_WORKER_INPAINTERS: dict[str, Any] = {}
+
+
+def _load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(ground truth (512, 512, 3) float32, hole (512, 512) bool) of a pair."""
+    hole = read_mask(pair.mask.file, threshold=FOREIGN_THRESHOLD)
+    return load_evaluation_image(pair.image, hole.shape[0]), hole
+
+
+def _inpaint_pair(job: tuple[str, Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Load a pair and run the CPU inpainter of ``spec`` on it: (ground truth, hole, output)."""
+    from maskbench.models import load_inpainter
+
+    spec, pair = job
+    if spec not in _WORKER_INPAINTERS:
+        _WORKER_INPAINTERS[spec] = load_inpainter(spec, device="cpu")
+    ground_truth, hole = _load_pair(pair)
+    return ground_truth, hole, _WORKER_INPAINTERS[spec](ground_truth, hole)
+
+
+class _Runner:
+    """Maps functions over items in this process or in a pool kept for the whole run."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = None
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        if self.workers <= 1:
+            return map(function, items)
+        if self.pool is None:
+            self.pool = multiprocessing.get_context("forkserver").Pool(processes=self.workers)
+        return self.pool.imap(function, items, chunksize=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _to_tensors(images: Sequence[np.ndarray], holes: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    image_batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(device)
+    hole_batch = torch.from_numpy(np.stack(holes))[:, None].to(device)
+    return image_batch, hole_batch
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    out_dir: Path
+    config: ScoreConfig
+    device: torch.device
+    runner: _Runner
+    inception: InceptionFeatures | None
+    samples: set[str]
+
+
+def _masked_input(ground_truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The image a model sees, holes drawn white."""
+    return np.where(hole[..., None], np.float32(1.0), ground_truth)
+
+
+def _save_images(context: _Context, key: str, pairs: Sequence[Pair], outputs: np.ndarray, extras: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> None:
+    """Write sample PNGs (and ``images/`` with save_images) of one batch."""
+    for row, pair in enumerate(pairs):
+        folders = []
+        if pair.pair_id in context.samples:
+            folders.append(context.out_dir / "cache" / "samples")
+        if context.config.save_images:
+            folders.append(context.out_dir / "images")
+        for folder in folders:
+            write_image(folder / key / f"{pair.pair_id}.png", outputs[row])
+            if extras is not None:
+                ground_truth, hole = extras[row]
+                write_image(folder / MASKED_INPUT / f"{pair.pair_id}.png", _masked_input(ground_truth, hole))
+
+
+def _processed_batches(context: _Context, spec: str | None, inpainter: Any, pairs: Sequence[Pair]) -> Iterator[tuple[list[Pair], torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(pairs, ground truth, hole, composite) batches on the device; spec None = ground truth."""
+    size = context.config.batch_size
+    if spec is not None and inpainter.kind == "cpu":
+        results = context.runner.map(_inpaint_pair, [(spec, pair) for pair in pairs])
+        for batch_pairs, batch in zip(_batches(pairs, size), _batches(results, size)):
+            truth, hole = _to_tensors([item[0] for item in batch], [item[1] for item in batch], context.device)
+            output = torch.from_numpy(np.stack([item[2] for item in batch])).permute(0, 3, 1, 2).to(context.device)
+            yield batch_pairs, truth, hole, composite(output, truth, hole)
+        return
+    loaded = context.runner.map(_load_pair, pairs)
+    for batch_pairs, batch in zip(_batches(pairs, size), _batches(loaded, size)):
+        truth, hole = _to_tensors([item[0] for item in batch], [item[1] for item in batch], context.device)
+        output = truth if spec is None else inpainter(truth, hole)
+        yield batch_pairs, truth, hole, composite(output, truth, hole)
+
+
+def _progress_pairs(steps: Iterator[int], total: int, label: str) -> None:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=label, unit="pair", dynamic_ncols=True, smoothing=0.1) as bar:
+        for count in steps:
+            bar.update(count)
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """What :func:`score` did: where the outputs are and how much work was new."""
+
+    out_dir: Path
+    models: tuple[ModelInfo, ...]
+    pairs: int
+    computed: dict[str, int]
+    unreadable: tuple[Path, ...]
+
+
+def _run_settings(config: ScoreConfig, key: dict[str, Any], shard: tuple[int, int], images: ImageFolder, testset: TestSet) -> dict[str, Any]:
+    return {
+        "format": RUN_FORMAT,
+        "pairing": {**key, "limit_per_bin": config.limit_per_bin, "reuse_images": config.reuse_images},
+        "shard": list(shard),
+        "inception": config.inception,
+        "save_images": config.save_images,
+        "testset": str(testset.root),
+        "images": str(images.root),
+    }
+
+
+def read_run(out_dir: Path) -> dict[str, Any]:
+    """``run.json`` of a score folder, or :class:`InputError` when it is not one."""
+    path = out_dir / "run.json"
+    if not path.is_file():
+        raise InputError(f"{out_dir} is not a maskbench score folder (no run.json); give the --out of 'maskbench score'")
+    return json.loads(path.read_text("utf-8"))
+
+
+def _prepare_out(out_dir: Path, settings: dict[str, Any], *, overwrite: bool) -> dict[str, Any]:
+    """Create, reuse or (overwrite) reset ``out_dir``; return its run record."""
+    run_path = out_dir / "run.json"
+    if out_dir.exists() and not run_path.is_file() and any(out_dir.iterdir()):
+        raise OutputExistsError(
+            f"{out_dir} exists and is not a maskbench score folder (no run.json); choose a new or empty --out"
+        )
+    if run_path.is_file() and overwrite:
+        for name in ("cache", "images", "run.json"):
+            target = out_dir / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    if run_path.is_file():
+        record = read_run(out_dir)
+        for name in ("pairing", "shard", "inception", "save_images"):
+            if record.get(name) != settings[name]:
+                raise OutputExistsError(
+                    f"{out_dir} holds a run with other settings ({name}: {record.get(name)} there, "
+                    f"{settings[name]} now); use another --out, or --overwrite to start it again"
+                )
+        return record
+    record = {**settings, "models": []}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _register_models(out_dir: Path, record: dict[str, Any], models: Sequence[ModelInfo]) -> None:
+    """Add new models to ``run.json``; refuse a spec whose weights changed since it was cached."""
+    known = {entry["key"]: entry for entry in record["models"]}
+    for info in models:
+        entry = known.get(info.key)
+        if entry is not None and entry["spec"] != info.spec:
+            raise ConfigError(f"models {entry['spec']!r} and {info.spec!r} share the folder name {info.key!r}; rename a file")
+        if entry is not None and entry["checkpoint_sha256"] != info.checkpoint_sha256:
+            raise OutputExistsError(
+                f"the weights of {info.spec!r} changed since {out_dir} cached its results; "
+                "use another --out, or --overwrite to start again"
+            )
+        if entry is None:
+            record["models"].append(info.as_dict())
+            known[info.key] = info.as_dict()
+    write_text_atomic(out_dir / "run.json", json.dumps(record, indent=2) + "\n")
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def score(
+    models: Sequence[str],
+    *,
+    images: str | os.PathLike,
+    testset: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    device: str | torch.device | None = None,
+    shard: str | None = None,
+    overwrite: bool = False,
+    config_file: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> ScoreRun:
+    """Score inpainters on a test split and write ``pairs.csv``, Table 1 and the plots.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Inpainter specs (:func:`maskbench.models.load_inpainter`), at least one.
+    images : path-like
+        Folder of photos (nested or not) that become the 512×512 ground truths.
+    testset : path-like
+        A split made by ``build-testset``, or a folder of NVIDIA's numbered test masks.
+    out_dir : path-like
+        Result folder: created, resumed or extended (see the module docstring).
+    device : str, torch.device or None
+        Device of torch models, metrics and the Inception network; None: CUDA when present.
+    shard : str or None
+        ``"K/N"``: score only the pairs with position ≡ K − 1 (mod N); merge with :func:`report`.
+    overwrite : bool
+        Delete an existing run's results and start again.
+    config_file : path-like, optional
+        TOML file over ``configs/score.toml``.
+    **overrides
+        Keys of :class:`ScoreConfig` (None = keep the configured value).
+
+    Returns
+    -------
+    ScoreRun
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable inputs, fewer images than masks without ``reuse_images``.
+    OutputExistsError
+        ``out_dir`` is finished (pass ``overwrite``), holds other settings, or is not a score folder.
+    MissingWeightsError
+        Inception is on and torch-fidelity or its weights are missing (before any work).
+    """
+    from flow.device import resolve_device
+    from maskbench.models import load_inpainter
+    from maskbench.report import write_report
+
+    if not models:
+        raise ConfigError("give at least one --model")
+    config = load_score_config(config_file, overrides)
+    shard_index = parse_shard(shard)
+    out_dir = Path(out_dir)
+    weights = check_inception_available(config.inception_weights or None) if config.inception else None
+    try:
+        resolved = resolve_device(device)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    test_set = read_testset(testset)
+    folder = scan_images(images)
+    all_pairs = make_pairs(select_masks(test_set, limit_per_bin=config.limit_per_bin), folder,
+                           seed=config.seed, reuse_images=config.reuse_images)  # fmt: skip
+    pairs = shard_pairs(all_pairs, shard_index)
+    loaded = {spec: load_inpainter(spec, device=resolved) for spec in dict.fromkeys(models)}
+    infos = tuple(ModelInfo(spec, inp.name, model_key(spec), inp.kind, inp.checkpoint_sha256) for spec, inp in loaded.items())
+    keys = [info.key for info in infos]
+    if len(set(keys)) != len(keys) or GROUND_TRUTH in keys or MASKED_INPUT in keys:
+        raise ConfigError(f"model specs must give distinct folder names other than gt/input, got {keys}")
+    settings = _run_settings(config, pairing_key(all_pairs, test_set, seed=config.seed), shard_index, folder, test_set)
+    record = _prepare_out(out_dir, settings, overwrite=overwrite)
+    features = config.inception
+    caches = {info.key: ResultCache(out_dir / "cache" / "models" / info.key, features=features) for info in infos}
+    truth_cache = ResultCache(out_dir / "cache" / GROUND_TRUTH, features=features)
+    pending = {key: _missing(pairs, cache.done()) for key, cache in caches.items()}
+    registered = {entry["key"] for entry in record["models"]}
+    samples = sample_pair_ids(all_pairs, per_bin=config.samples_per_bin)
+    # the ground truth pass gives Inception features, and the gt/input sample (and saved) images
+    truth_needed = [p for p in pairs if features or config.save_images or p.pair_id in samples]
+    truth_pending = _missing(truth_needed, truth_cache.done())
+    finished = (out_dir / "table1.csv").is_file() and all(key in registered for key in keys)
+    if finished and not any(pending.values()) and not truth_pending:
+        raise OutputExistsError(
+            f"{out_dir} already holds the finished results of {', '.join(models)}; "
+            "pass --overwrite to compute them again, or add a --model to extend it"
+        )
+    _register_models(out_dir, record, infos)
+    _write_pair_list(out_dir, pairs)
+    context = _Context(
+        out_dir=out_dir, config=config, device=resolved, runner=_Runner(config.workers),
+        inception=InceptionFeatures(weights=weights, device=resolved) if weights else None,
+        samples=samples,
+    )  # fmt: skip
+    computed = {}
+    try:
+        _run_one(context, key=GROUND_TRUTH, spec=None, inpainter=None, cache=truth_cache, pending=truth_pending, label="ground truth")
+        for info in infos:
+            computed[info.spec] = len(pending[info.key])
+            _run_one(context, key=info.key, spec=info.spec, inpainter=loaded[info.spec], cache=caches[info.key],
+                     pending=pending[info.key], label=info.name)  # fmt: skip
+    finally:
+        context.runner.close()
+    _write_meta(out_dir, config, settings, infos, resolved, folder, test_set, len(pairs), shard_index)
+    write_report([out_dir], out_dir, overwrite=True)
+    return ScoreRun(out_dir, infos, len(pairs), computed, folder.unreadable)
+
+
+def _missing(pairs: Sequence[Pair], done: set[str]) -> list[Pair]:
+    return [pair for pair in pairs if pair.pair_id not in done]
+
+
+def _run_one(context: _Context, *, key: str, spec: str | None, inpainter: Any, cache: ResultCache, pending: Sequence[Pair], label: str) -> None:
+    """Process the pending pairs of one pseudo-model with a progress bar of pairs."""
+    if not pending:
+        return
+
+    def steps() -> Iterator[int]:
+        for chunk in _batches(pending, context.config.chunk_pairs):
+            yield from _process_chunk(context, key=key, spec=spec, inpainter=inpainter, cache=cache, chunk=chunk)
+
+    _progress_pairs(steps(), len(pending), label)
+
+
+def _process_chunk(context: _Context, *, key: str, spec: str | None, inpainter: Any, cache: ResultCache, chunk: Sequence[Pair]) -> Iterator[int]:
+    """Run one chunk batch by batch (yielding pairs done) and write its cache part."""
+    rows, logits, pool = [], [], []
+    for batch_pairs, truth, hole, result in _processed_batches(context, spec, inpainter, chunk):
+        row: dict[str, Any] = {"pair": [pair.pair_id for pair in batch_pairs]}
+        if spec is not None:
+            statistics = pair_statistics(result, truth)
+            row.update(l1=statistics.l1, psnr=statistics.psnr, ssim=statistics.ssim)
+        rows.append(pd.DataFrame(row))
+        if context.inception is not None:
+            batch_logits, batch_pool = context.inception(result)
+            logits.append(batch_logits)
+            pool.append(batch_pool)
+        if context.config.save_images or any(pair.pair_id in context.samples for pair in batch_pairs):
+            outputs = result.permute(0, 2, 3, 1).cpu().numpy()
+            extras = list(zip(outputs, hole[:, 0].cpu().numpy())) if spec is None else None
+            _save_images(context, key, batch_pairs, outputs, extras)
+        yield len(batch_pairs)
+    features = context.inception is not None
+    cache.write(
+        pd.concat(rows, ignore_index=True),
+        np.concatenate(logits) if features else None,
+        np.concatenate(pool) if features else None,
+    )
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import skimage
+
+    versions = {"maskbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                "opencv": cv2.__version__, "scikit-image": skimage.__version__, "pandas": pd.__version__}  # fmt: skip
+    try:
+        import torch_fidelity
+
+        versions["torch-fidelity"] = torch_fidelity.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def _write_meta(out_dir: Path, config: ScoreConfig, settings: dict[str, Any], infos: Sequence[ModelInfo], device: torch.device,
+                folder: ImageFolder, test_set: TestSet, pairs: int, shard: tuple[int, int]) -> None:  # fmt: skip
+    from maskbench.config import config_as_dict
+
+    record = read_run(out_dir)
+    meta = {
+        "versions": _versions(),
+        "seed": config.seed,
+        "config": config_as_dict(config),
+        "models": record["models"],
+        "device": _device_name(device),
+        "testset": {"root": str(test_set.root), "kind": test_set.kind, "per_bin": test_set.per_bin},
+        "images": {"root": str(folder.root), "readable": len(folder.files),
+                   "unreadable": [folder.relative(path) for path in folder.unreadable]},  # fmt: skip
+        "pairs": pairs,
+        "shard": f"{shard[0]}/{shard[1]}",
+        "pairing": settings["pairing"],
+    }
+    write_text_atomic(out_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
+
+
+# -- reading results back -------------------------------------------------------------------------
+
+
+def _write_pair_list(out_dir: Path, pairs: Sequence[Pair]) -> None:
+    """``cache/pairs.csv``: the pairs of this run (its shard), with mask, image and bin."""
+    table = pd.DataFrame(
+        {
+            "pair": [pair.pair_id for pair in pairs],
+            "position": [pair.position for pair in pairs],
+            "mask": [pair.mask.name for pair in pairs],
+            "image": [pair.image_name for pair in pairs],
+            "ratio_bin": [pair.mask.ratio_bin for pair in pairs],
+            "bin": [BIN_LABELS[pair.mask.ratio_bin] for pair in pairs],
+            "border": [pair.mask.border for pair in pairs],
+            "hole_ratio": [pair.mask.hole_ratio for pair in pairs],
+        }
+    )
+    with atomic_path(out_dir / "cache" / "pairs.csv") as temp:
+        table.to_csv(temp, index=False)
+
+
+def pairs_of_run(out_dir: Path) -> pd.DataFrame:
+    """The pair list of a run (``cache/pairs.csv``; columns of :func:`_write_pair_list`)."""
+    return pd.read_csv(out_dir / "cache" / "pairs.csv", dtype={"pair": str})
+
+
+def bin_means(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per-bin means of ℓ1, PSNR and SSIM from per-pair rows, as sums of saved statistics.
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        Columns ``model``, ``ratio_bin``, ``border``, ``l1``, ``psnr``, ``ssim`` (one row per
+        pair and model).
+
+    Returns
+    -------
+    DataFrame
+        Index (model, ratio_bin, border); columns ``count`` and the three means.
+    """
+    grouped = pairs.groupby(["model", "ratio_bin", "border"], sort=False)[list(METRIC_COLUMNS)]
+    sums = grouped.sum()
+    counts = grouped.size().rename("count")
+    means = sums.div(counts, axis=0)
+    return pd.concat([counts, means], axis=1)
+
+
+__all__ = [
+    "ModelInfo",
+    "Pair",
+    "ResultCache",
+    "ScoreConfig",
+    "ScoreRun",
+    "bin_means",
+    "load_score_config",
+    "make_pairs",
+    "model_key",
+    "pairs_of_run",
+    "parse_shard",
+    "score",
+    "select_masks",
+    "shard_pairs",
+]
