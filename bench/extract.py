@@ -136,7 +136,8 @@ def _report(rows: list[Row]) -> str:
         "# `maskbench extract` end to end",
         "",
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), GPU: {gpu}; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads. Command: `python bench/extract.py`.",
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other jobs share the machine: timings are noisy). Command: `python bench/extract.py`.",
         "Shipped `configs/extract.toml` (working size 512, stride 1, batch 8, default occlusion test); "
         "a fresh store per row. Timings include decoding, flow both ways, occlusion, clean-up, filters and the store append.",
         "",

@@ -21,6 +21,10 @@ all norms squared, as in Sundaram, Brox & Keutzer 2010):
     are occluded.
 ``"fb|range"``, ``"fb&range"``
     union and intersection of ``"fb"`` and ``"range"``.
+``"range+median"``, ``"fb&range+median"``
+    the same masks after a 3 × 3 binary median (a pixel is occluded when at least 5 of
+    the 9 pixels of its window are; borders replicated), which removes single-pixel
+    speckle and fills one-pixel gaps in the thin occluded strips.
 
 Some public code applies these tests with unsquared norms (|w + ŵ| ≥ 0.01(|w| + |ŵ|) + 0.5);
 that is a different, much stricter test for large motions, and it is not what we compute.
@@ -32,11 +36,12 @@ from typing import Literal, get_args
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from flow._checks import check_flow_array, check_flow_batch, check_same_shape
 from flow.warp import inside_frame, sample, splat_weights, targets
 
-OcclusionMethod = Literal["fb", "fb+motion", "range", "fb|range", "fb&range"]
+OcclusionMethod = Literal["fb", "fb+motion", "range", "fb|range", "fb&range", "range+median", "fb&range+median"]
 #: Every occlusion method (see the module docstring for the formulas).
 OCCLUSION_METHODS: tuple[str, ...] = get_args(OcclusionMethod)
 #: The method with the best occlusion F1 in ``bench/flow.py`` (see .handoff/bench-flow.md).
@@ -99,6 +104,8 @@ def occlusion_batch(
         raise ValueError(f"unknown occlusion method {method!r}; expected one of {', '.join(OCCLUSION_METHODS)}")
     forward = forward.float()
     backward = backward.float()
+    if method.endswith("+median"):
+        return binary_median(occlusion_batch(forward, backward, method=method.removesuffix("+median"), range_threshold=range_threshold))
     if method == "range":
         return range_occlusion(backward, threshold=range_threshold)
     inconsistent = forward_backward_occlusion(forward, backward)
@@ -131,6 +138,12 @@ def motion_boundary(forward: torch.Tensor) -> torch.Tensor:
     grad_y, grad_x = torch.gradient(forward, dim=(-2, -1))
     variation = (grad_x**2 + grad_y**2).sum(dim=1)
     return variation > _MOTION_RELATIVE * (forward**2).sum(dim=1) + _MOTION_ABSOLUTE
+
+
+def binary_median(mask: torch.Tensor) -> torch.Tensor:
+    """3 × 3 majority vote of a (B, H, W) bool mask (replicated borders), (B, H, W) bool."""
+    padded = F.pad(mask.float().unsqueeze(1), (1, 1, 1, 1), mode="replicate")
+    return F.avg_pool2d(padded, 3, stride=1)[:, 0] > 0.5
 
 
 def range_occlusion(backward: torch.Tensor, *, threshold: float = DEFAULT_RANGE_THRESHOLD) -> torch.Tensor:

@@ -31,6 +31,7 @@ batched and runs on any device with the same results (within float32 rounding).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,13 +352,11 @@ def check_inception_available(weights: str | os.PathLike | None = None) -> Path:
     Path
         The weights file.
     """
-    try:
-        import torch_fidelity.feature_extractor_inceptionv3  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("torch_fidelity") is None:
         raise MissingWeightsError(
             "the Inception Score needs torch-fidelity: pip install 'maskbench[inception]' "
             "(or pass --no-inception to skip IS and FID)"
-        ) from None
+        )
     path = inception_weights_path(weights)
     if not path.is_file():
         raise MissingWeightsError(

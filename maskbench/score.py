@@ -50,7 +50,6 @@ from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import atomic_path, read_mask, write_image, write_text_atomic
 from maskbench.images import ImageFolder, load_evaluation_image, scan_images
 from maskbench.metrics import InceptionFeatures, check_inception_available, composite, pair_statistics
-from maskbench.parallel import progress
 from maskbench.rng import item_rng
 from maskbench.testset import FOREIGN_THRESHOLD, TestMask, TestSet, read_testset
 
@@ -645,17 +644,15 @@ def _process_chunk(context: _Context, *, key: str, spec: str | None, inpainter: 
 
 
 def _versions() -> dict[str, str]:
-    import cv2
-    import skimage
+    """Versions of the packages behind the numbers (from the installed metadata, nothing imported)."""
+    from importlib import metadata
 
-    versions = {"maskbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                "opencv": cv2.__version__, "scikit-image": skimage.__version__, "pandas": pd.__version__}  # fmt: skip
-    try:
-        import torch_fidelity
-
-        versions["torch-fidelity"] = torch_fidelity.__version__
-    except ImportError:
-        pass
+    versions = {"maskbench": __version__}
+    for package in ("torch", "numpy", "opencv-python", "scikit-image", "pandas", "torch-fidelity"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
     return versions
 
 

@@ -48,7 +48,16 @@ import cv2
 import numpy as np
 
 from maskbench import __version__
-from maskbench.augment import MASK_SIZE, AugmentConfig, distance_to_hole, random_window, resize, signed_distance
+from maskbench.augment import (
+    MASK_SIZE,
+    AugmentConfig,
+    distance_to_hole,
+    flip,
+    random_window,
+    resize,
+    rotate,
+    signed_distance,
+)
 from maskbench.bins import (
     BIN_LABELS,
     BORDER_CLASSES,
@@ -100,7 +109,8 @@ class TestsetConfig(AugmentConfig):
     seed: int
     workers: int
     strategy: Strategy
-    natural_tries: int
+    natural_tries: tuple[int, int, int, int, int, int]
+    natural_max_dilation: float
     max_dilation: float
     max_erosion: float
     source_ratio_factor: tuple[float, float]
@@ -118,11 +128,13 @@ class TestsetConfig(AugmentConfig):
         for name in ("per_bin", "max_tries", "max_failed_slots"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("seed", "workers", "natural_tries", "preview_columns"):
+        for name in ("seed", "workers", "preview_columns"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_dilation < 0 or self.max_erosion < 0:
-            raise ConfigError("max_dilation and max_erosion must be >= 0 px")
+        if min(self.natural_tries) < 0:
+            raise ConfigError(f"natural_tries must be six counts >= 0, got {list(self.natural_tries)}")
+        if min(self.max_dilation, self.natural_max_dilation, self.max_erosion) < 0:
+            raise ConfigError("max_dilation, natural_max_dilation and max_erosion must be >= 0 px")
         low, high = self.source_ratio_factor
         if not 0 <= low <= high:
             raise ConfigError(f"source_ratio_factor must be [low, high] with 0 <= low <= high, got {[low, high]}")
@@ -557,23 +569,52 @@ def _drop_cut_holes(window: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def _place_inside(
-    window: np.ndarray, rng: np.random.Generator, target: int, margin: int, config: TestsetConfig
-) -> tuple[np.ndarray, float] | None:
-    """Scale the uncut holes of a window into the interior, leaving room to dilate."""
-    kept = _drop_cut_holes(window)
-    rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
-    if rows.size == 0:
+def _natural_holes(
+    source: np.ndarray, rng: np.random.Generator, config: TestsetConfig
+) -> tuple[np.ndarray, dict[str, float]] | None:
+    """The uncut holes of a source mask, randomly rotated and flipped (no crop).
+
+    Holes that touch the source's frame were cut by it and are dropped, so every hole left
+    has its natural outline. Returns None when none is left.
+    """
+    kept = _drop_cut_holes(source)
+    if not kept.any():
         return None
-    patch = kept[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    angle = float(rng.uniform(*config.rotation_degrees))
+    flip_horizontal = bool(rng.random() < config.flip_horizontal)
+    flip_vertical = bool(rng.random() < config.flip_vertical)
+    holes = flip(rotate(kept, angle), horizontal=flip_horizontal, vertical=flip_vertical)
+    no_crop = {"crop_scale": math.nan, "crop_top": math.nan, "crop_left": math.nan, "crop_side": math.nan}
+    parameters = {"angle": angle, **no_crop, "flip_horizontal": float(flip_horizontal), "flip_vertical": float(flip_vertical)}
+    return holes, parameters
+
+
+def _place_inside(
+    holes: np.ndarray, rng: np.random.Generator, target: int, low: int, margin: int, config: TestsetConfig
+) -> tuple[np.ndarray, float] | None:
+    """Scale holes (their bounding box) into the interior, leaving room to dilate.
+
+    A random padding p (≤ ``max_dilation``) is left on every side and a random share of the
+    target is reached by scaling, the rest by the dilation that follows. Returns the
+    512×512 canvas and the scale, or None when even dilating the placed box by p could not
+    reach ``low`` hole pixels (which saves the distance map of a hopeless try).
+    """
+    rows, cols = np.flatnonzero(holes.any(axis=1)), np.flatnonzero(holes.any(axis=0))
+    patch = holes[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     interior = MASK_SIZE - 2 * margin
-    pad = rng.uniform(0.0, min(config.max_dilation, interior / 4))
+    pad = rng.uniform(0.0, min(config.natural_max_dilation, interior / 4))
     room = interior - 2 * pad
     fill_share = rng.uniform(0.3, 1.0)  # share of the target reached by scaling, the rest by dilation
-    scale = min(room / max(patch.shape), math.sqrt(fill_share * target / np.count_nonzero(patch)))
-    height, width = (max(1, round(scale * side)) for side in patch.shape)
-    if height > room or width > room:
-        height, width = min(height, int(room)), min(width, int(room))
+    scale = math.sqrt(fill_share * target / np.count_nonzero(patch))
+    # scale each side by at most `scale`, stretching the shorter one up to 1.5x more so that
+    # elongated hole groups can fill the square interior too
+    scale_y = min(scale * (1.5 if patch.shape[0] < patch.shape[1] else 1.0), room / patch.shape[0])
+    scale_x = min(scale * (1.5 if patch.shape[1] < patch.shape[0] else 1.0), room / patch.shape[1])
+    scale_y, scale_x = min(scale_y, 1.5 * scale_x), min(scale_x, 1.5 * scale_y)
+    height, width = (min(max(1, round(factor * side)), int(room)) for factor, side in zip((scale_y, scale_x), patch.shape))
+    scale = math.sqrt(scale_y * scale_x)
+    if (height + 2 * pad) * (width + 2 * pad) < low:
+        return None
     scaled = resize(patch, (height, width))
     top = margin + round(pad) + int(rng.integers(0, int(room) - height + 1))
     left = margin + round(pad) + int(rng.integers(0, int(room) - width + 1))
@@ -596,22 +637,27 @@ def _attempt(
     target = min(max(round(target_ratio * MASK_SIZE * MASK_SIZE), low), high)
     sources = _sources(context.store_path)
     source = _pick_source(sources, target_ratio, config.source_ratio_factor, rng)
-    window, parameters = random_window(sources.store[source], rng, config, size=MASK_SIZE)
     placement_scale = 1.0
     interior = _BORDER_DISTANCE >= margin
     if method == "natural":
-        placed = _place_inside(window, rng, target, margin, config)
+        natural = _natural_holes(sources.store[source], rng, config)
+        if natural is None:
+            return None
+        holes, parameters = natural
+        placed = _place_inside(holes, rng, target, low, margin, config)
         if placed is None:
             return None
         window, placement_scale = placed
-    elif method == "clear-band":
+    else:
+        window, parameters = random_window(sources.store[source], rng, config, size=MASK_SIZE)
+    if method == "clear-band":
         window = window & interior
     if not window.any():
         return None
     levels = _window_levels(window, erode=np.count_nonzero(window) > target)
     lowest, highest = _level_limits(config)
     if method == "natural":
-        highest = min(highest, int(levels[~interior].min()) - 1)  # stay out of the border band
+        highest = min(math.floor(config.natural_max_dilation**2), int(levels[~interior].min()) - 1)  # out of the band
     counted = levels[interior] if method == "clear-band" else levels.ravel()
     threshold = _steer(counted, lowest, highest, target, low, high)
     if threshold is None:
@@ -646,7 +692,7 @@ def _fill_slot(context: _Context, slot: tuple[int, int, int]) -> tuple[tuple[int
         rng = item_rng(context.seed, ratio_bin_index, border_index, position, attempt)
         if border == "B":
             method = "border"
-        elif context.strategy == "natural" and attempt < config.natural_tries:
+        elif context.strategy == "natural" and attempt < config.natural_tries[ratio_bin_index]:
             method = "natural"
         else:
             method = "clear-band"

@@ -235,12 +235,12 @@ def train(
     """
     run = Path(run)
     torch_device = _device(device)
-    if feature_extractor is None:
-        feature_extractor = VGG16Features(config.vgg16_weights or None)
     state, images, masks = _start_state(run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume, overwrite=overwrite)
     stop = stop_step if stop_step is not None else (config.steps if state.phase == "initial" else state.phase_start + config.finetune_steps)
     if stop <= state.step:
         raise ConfigError(f"{run} is at step {state.step} already; ask for more steps (--steps greater than {state.step})")
+    if feature_extractor is None:
+        feature_extractor = VGG16Features(config.vgg16_weights or None)
     pairs = TrainingPairs(
         TrainingImages(images, seed=config.seed, size=config.image_size),
         TrainingMasks(masks, augment=augment or load_augment_config(), seed=config.seed, size=config.image_size),
@@ -277,7 +277,8 @@ def _start_state(
     """The state a call starts from, and the data paths."""
     if not resume and not finetune:
         if arch not in ARCHITECTURES:
-            raise ConfigError(f"a new run needs --arch, one of {', '.join(ARCHITECTURES)}; got {arch!r}")
+            choices = " or ".join(f"--arch {name}" for name in ARCHITECTURES)
+            raise ConfigError(f"a new run needs {choices}" + (f", not {arch!r}" if arch is not None else ""))
         if images is None or masks is None:
             raise ConfigError("a new run needs --images DIR and --masks STORE")
         _refuse_existing_run(run, overwrite=overwrite)

@@ -37,7 +37,7 @@ def test_zero_motion_occludes_nothing(method: str) -> None:
     assert not flow.occlusion(still, still, method=method).any()
 
 
-@pytest.mark.parametrize("method", ["fb", "fb+motion", "range", "fb|range", "fb&range"])
+@pytest.mark.parametrize("method", flow.OCCLUSION_METHODS)
 def test_consistent_translation_occludes_exactly_the_pixels_that_leave(method: str) -> None:
     occluded = flow.occlusion(constant(2.0, 1.0), constant(-2.0, -1.0), method=method)
     np.testing.assert_array_equal(occluded, leaving_frame(2, 1))
@@ -115,6 +115,21 @@ def test_range_map_of_a_fold_marks_the_covered_pixels() -> None:
     expected = np.zeros((HEIGHT, WIDTH), dtype=bool)
     expected[:, 12:16] = True
     np.testing.assert_array_equal(occluded, expected)
+
+
+def test_median_variant_removes_speckle_and_fills_gaps() -> None:
+    # A 6-px-wide strip of frame t is covered (range map), plus one stray splat hole at (3, 3)
+    # and a one-pixel bridge across the strip at row 10.
+    backward = constant(0.0, 0.0)
+    backward[:, 12:, 0] = 6.0
+    backward[10, 11, 0] = 5.0  # this pixel of frame t+1 lands on (10, 16): a bridge
+    backward[3, 3, 0] = 1.0  # this pixel leaves (3, 3) empty: speckle
+    raw = flow.occlusion(-backward, backward, method="range")
+    assert raw[3, 3] and not raw[10, 16]
+    cleaned = flow.occlusion(-backward, backward, method="range+median")
+    expected = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    expected[:, 12:18] = True
+    np.testing.assert_array_equal(cleaned, expected)
 
 
 def test_batch_matches_single_pairs() -> None:

@@ -149,7 +149,7 @@ def test_a_store_that_cannot_fill_the_large_bins_is_named(tmp_path):
         dots.append(hole)
     store.append(dots, sources=[f"dot{i}" for i in range(6)], frames=list(range(6)))
     user = tmp_path / "strict.toml"
-    user.write_text("max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\nnatural_tries = 3\n")
+    user.write_text("max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\nnatural_tries = [3, 3, 3, 3, 3, 3]\nnatural_max_dilation = 20.0\n")
     with pytest.raises(InsufficientMasksError, match=r"cannot fill every bin .*\(0\.\d,0\.\d\] [NB]: \d+ of \d+ slots tried.*raise max_dilation \(now 20\)"):
         build_testset(tmp_path / "dots", tmp_path / "split", per_bin=3, workers=1, config_file=user)
     assert not (tmp_path / "split").exists()

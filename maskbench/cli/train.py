@@ -52,7 +52,7 @@ def train_command(
     A new run:        maskbench train --arch pconv --images photos/ --masks raw.store --out runs/pconv
     After Ctrl-C:     maskbench train --out runs/pconv --resume
     Fine-tuning:      maskbench train --out runs/pconv --finetune
-    Then score with:  maskbench score --model runs/pconv/checkpoints/step-NNNNNNNN.pt ...
+    Then score with:  maskbench score --model runs/pconv/checkpoints/step-NNNNNNNN-finetune.pt ...
 
     Needs torchvision's VGG-16 ImageNet weights (vgg16-397923af.pth) for the loss.
     """

@@ -52,15 +52,6 @@ from maskbench.errors import InputError
 from maskbench.models.classical import check_image_and_hole, composite, inpaint_telea
 
 __all__ = ["inpaint_patchmatch"]
-import os
-_SRC_FRACTION=float(os.environ.get('SRCF','0'))
-_UPVOTE=int(os.environ.get('UPVOTE','0'))
-_GRAD=float(os.environ.get('GRAD','0'))
-def _feat(work):
-    if _GRAD == 0: return work
-    gy, gx = np.gradient(work, axis=(0, 1))
-    return np.ascontiguousarray(np.concatenate([work, _GRAD*gx, _GRAD*gy], axis=2), dtype=np.float32)
-_EXTRA=int(os.environ.get('EXTRA','0'))
 
 
 @dataclass(frozen=True)
@@ -285,7 +276,7 @@ def _round_seed(seed: int, level: int, round_index: int) -> int:
     return int(np.random.SeedSequence([seed, level, round_index]).generate_state(1)[0])
 
 
-def _check_options(patch_size: int, seed: int, em_iterations: int, patchmatch_iterations: int, min_size: int, min_sources: int, vote_quantile: float) -> None:
+def _check_options(patch_size: int, seed: int, counts: dict[str, int], min_size: int, fractions: dict[str, float]) -> None:
     def is_int(value: object) -> bool:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -293,13 +284,69 @@ def _check_options(patch_size: int, seed: int, em_iterations: int, patchmatch_it
         raise InputError(f"expected an odd integer patch_size >= 3, got {patch_size!r}")
     if not is_int(seed) or seed < 0:
         raise InputError(f"expected a non-negative integer seed, got {seed!r}")
-    for name, value in (("em_iterations", em_iterations), ("patchmatch_iterations", patchmatch_iterations), ("min_sources", min_sources)):
+    for name, value in counts.items():
         if not is_int(value) or value < 1:
             raise InputError(f"expected an integer {name} >= 1, got {value!r}")
     if not is_int(min_size) or min_size < patch_size:
         raise InputError(f"expected an integer min_size >= patch_size ({patch_size}), got {min_size!r}")
-    if not isinstance(vote_quantile, (int, float)) or not 0.0 < vote_quantile <= 1.0:
-        raise InputError(f"expected vote_quantile in (0, 1], got {vote_quantile!r}")
+    for name, fraction in fractions.items():
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+            raise InputError(f"expected {name} in (0, 1], got {fraction!r}")
+
+
+def _start_estimate(level: _Level, coarser: np.ndarray | None) -> np.ndarray:
+    """The level's image with the hole filled from the coarser estimate, or by Telea at the start."""
+    work = level.image.copy()
+    if level.hole.any():
+        if coarser is None:
+            start = inpaint_telea(np.clip(level.image, 0.0, 1.0), level.hole)
+        else:
+            start = _upsample(coarser, level.hole.shape)
+        work[level.hole] = start[level.hole]
+    return work
+
+
+def _complete_level(
+    work: np.ndarray,
+    level: _Level,
+    coarser: tuple[_Field, np.ndarray] | None,
+    *,
+    patch_size: int,
+    seeds: list[int],
+    patchmatch_iterations: int,
+    vote_quantile: float,
+) -> tuple[_Field, np.ndarray]:
+    """EM completion of one level in place on ``work``; returns its field and target mask.
+
+    ``seeds`` holds one seed for the field's start and one per EM round.
+    """
+    radius = patch_size // 2
+    source_ok = _source_mask(level.hole, patch_size)
+    is_target = _target_mask(level.hole, patch_size)
+    targets = np.flatnonzero(is_target).astype(np.int64)
+    sources = np.flatnonzero(source_ok).astype(np.int64)
+    field = _Field(
+        source_y=np.zeros(level.hole.shape, dtype=np.int64),
+        source_x=np.zeros(level.hole.shape, dtype=np.int64),
+        distance=np.zeros(level.hole.shape, dtype=np.float64),
+    )
+    if coarser is None:
+        _random_field(work, targets, sources, radius, field.source_y, field.source_x, field.distance, seeds[0])
+    else:
+        coarse_field, coarse_target = coarser
+        _upsampled_field(
+            work, targets, sources, source_ok, coarse_field.source_y, coarse_field.source_x, coarse_target,
+            radius, field.source_y, field.source_x, field.distance, seeds[0],
+        )
+    for round_seed in seeds[1:]:
+        _patchmatch(
+            work, targets, is_target, source_ok, radius, patchmatch_iterations,
+            field.source_y, field.source_x, field.distance, round_seed,
+        )
+        means = _mean_distances(targets, work.shape[1], work.shape[0], radius, field.distance)
+        sigma2 = max(float(np.quantile(means, vote_quantile)), 1e-8)
+        _vote(work, level.hole, targets, radius, field.source_y, field.source_x, field.distance, sigma2)
+    return field, is_target
 
 
 def inpaint_patchmatch(
@@ -310,8 +357,9 @@ def inpaint_patchmatch(
     seed: int = 0,
     em_iterations: int = 3,
     patchmatch_iterations: int = 2,
-    min_size: int = 32,
+    min_size: int = 16,
     min_sources: int = 64,
+    min_source_fraction: float = 0.5,
     vote_quantile: float = 0.75,
 ) -> np.ndarray:
     """Fill the hole by multi-scale PatchMatch completion (Wexler et al. 2007, Barnes et al. 2009).
@@ -321,23 +369,28 @@ def inpaint_patchmatch(
     image : numpy.ndarray
         float32 RGB, shape (H, W, 3), values in [0, 1]. Values inside the hole are ignored.
     hole : numpy.ndarray
-        bool, shape (H, W); True = missing. It may touch the border and cover most of the image,
-        as long as some ``patch_size`` × ``patch_size`` patch is fully known.
+        bool, shape (H, W); True = missing. It may touch the border and cover most of the
+        image, as long as some ``patch_size`` × ``patch_size`` patch is fully known.
     patch_size : int, optional
-        Side of the square patches, px (odd). 7 matches PyPatchMatch's ``patch_size=3`` (radius).
+        Side of the square patches, px (odd). 7 matches PyPatchMatch's ``patch_size=3`` (a radius).
     seed : int, optional
         Seed of the random search (>= 0). The same seed gives byte-identical output.
     em_iterations : int, optional
-        Expectation–maximisation rounds (search, then vote) per pyramid level.
+        Expectation–maximisation rounds (PatchMatch search, then vote) per pyramid level.
     patchmatch_iterations : int, optional
-        PatchMatch sweeps (propagation + random search) per round.
+        PatchMatch sweeps (propagation + random search) per EM round.
     min_size : int, optional
-        The pyramid stops before the shorter side falls below this, px.
+        The pyramid is halved while the shorter side stays >= this, px (>= ``patch_size``).
     min_sources : int, optional
-        Completion starts at the coarsest level with at least this many fully known patches.
+        A level is completed by EM only when it has at least this many fully known patches
+        (or as many as full resolution has, if fewer) ...
+    min_source_fraction : float, optional
+        ... and when its fraction of fully known patch centres is at least this times the
+        fraction at full resolution. Coarser levels only pass their smooth estimate down:
+        with few sources a coarse level would copy whatever few patches are left.
     vote_quantile : float, optional
         Quantile of the targets' patch distances used as σ² of the vote weights
-        ``exp(-d / (2 σ²))``; 1 gives nearly uniform weights.
+        ``exp(-d / (2 σ²))``; larger values weigh the patches more evenly.
 
     Returns
     -------
@@ -352,66 +405,40 @@ def inpaint_patchmatch(
 
     Notes
     -----
-    Runs on the CPU in numba-compiled loops (one thread). The first call in a fresh
-    environment compiles the kernels (a few seconds); they are cached on disk afterwards.
+    Runs on the CPU in numba-compiled loops on one thread (run images in parallel worker
+    processes for throughput). The first call in a fresh environment compiles the kernels
+    (several seconds); numba caches them on disk next to this module afterwards.
     """
     check_image_and_hole(image, hole)
-    _check_options(patch_size, seed, em_iterations, patchmatch_iterations, min_size, min_sources, vote_quantile)
+    _check_options(
+        patch_size, seed,
+        {"em_iterations": em_iterations, "patchmatch_iterations": patchmatch_iterations, "min_sources": min_sources},
+        min_size,
+        {"min_source_fraction": min_source_fraction, "vote_quantile": vote_quantile},
+    )
     if not hole.any():
         return image.copy()
-    if _source_mask(hole, patch_size).sum() == 0:
+    full_sources = _source_mask(hole, patch_size)
+    if not full_sources.any():
         raise InputError(
             f"the hole leaves no fully known {patch_size}x{patch_size} patch to copy from; "
             "use a smaller hole or patch_size"
         )
-    radius = patch_size // 2
+    needed_sources = min(min_sources, int(full_sources.sum()))
+    needed_fraction = min_source_fraction * float(full_sources.mean())
     levels = _pyramid(image, hole, min_size)
-    fine_sources = _source_mask(hole, patch_size)
-    fine_count, fine_fraction = int(fine_sources.sum()), float(fine_sources.mean())
     estimate: np.ndarray | None = None
-    field: _Field | None = None
-    coarse_target: np.ndarray | None = None
-    for index in range(len(levels) - 1, -1, -1):
+    coarser: tuple[_Field, np.ndarray] | None = None
+    for index in range(len(levels) - 1, -1, -1):  # coarse to fine; index 0 always has the sources
         level = levels[index]
+        estimate = _start_estimate(level, estimate)
         source_ok = _source_mask(level.hole, patch_size)
-        enough_sources = source_ok.mean() >= _SRC_FRACTION * fine_fraction and source_ok.sum() >= min(min_sources, fine_count)
-        if not level.hole.any() or not enough_sources:
-            estimate = level.image if not level.hole.any() else None
-            field = coarse_target = None
+        if not level.hole.any() or source_ok.sum() < needed_sources or source_ok.mean() < needed_fraction:
+            coarser = None
             continue
-        work = level.image.copy()
-        if estimate is None:
-            start = inpaint_telea(np.clip(level.image, 0.0, 1.0), level.hole)
-        else:
-            start = _upsample(estimate, level.hole.shape)
-        work[level.hole] = start[level.hole]
-        is_target = _target_mask(level.hole, patch_size)
-        targets = np.flatnonzero(is_target).astype(np.int64)
-        sources = np.flatnonzero(source_ok).astype(np.int64)
-        new_field = _Field(
-            source_y=np.zeros(level.hole.shape, dtype=np.int64),
-            source_x=np.zeros(level.hole.shape, dtype=np.int64),
-            distance=np.zeros(level.hole.shape, dtype=np.float64),
+        seeds = [_round_seed(seed, index, round_index) for round_index in range(em_iterations + 1)]
+        coarser = _complete_level(
+            estimate, level, coarser, patch_size=patch_size, seeds=seeds,
+            patchmatch_iterations=patchmatch_iterations, vote_quantile=vote_quantile,
         )
-        if field is None:
-            _random_field(_feat(work), targets, sources, radius, new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, 0))
-        else:
-            _upsampled_field(
-                _feat(work), targets, sources, source_ok, field.source_y, field.source_x, coarse_target,
-                radius, new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, 0),
-            )
-            if _UPVOTE:
-                means = _mean_distances(targets, work.shape[1], work.shape[0], radius, new_field.distance)
-                sigma2 = max(float(np.quantile(means, vote_quantile)), 1e-8)
-                _vote(work, level.hole, targets, radius, new_field.source_y, new_field.source_x, new_field.distance, sigma2)
-        for round_index in range(1, em_iterations + _EXTRA * index + 1):
-            _patchmatch(
-                _feat(work), targets, is_target, source_ok, radius, patchmatch_iterations,
-                new_field.source_y, new_field.source_x, new_field.distance, _round_seed(seed, index, round_index),
-            )
-            means = _mean_distances(targets, work.shape[1], work.shape[0], radius, new_field.distance)
-            sigma2 = max(float(np.quantile(means, vote_quantile)), 1e-8)
-            _vote(work, level.hole, targets, radius, new_field.source_y, new_field.source_x, new_field.distance, sigma2)
-        estimate, field, coarse_target = work, new_field, is_target
-    assert estimate is not None  # the full-resolution level always has sources (checked above)
     return composite(image, np.clip(estimate, 0.0, 1.0), hole)
