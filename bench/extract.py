@@ -62,6 +62,10 @@ class Row:
         return self.frames / self.seconds
 
 
+def _row(video: str, method: str, device: str, workers: int, seconds: float, summary: ExtractSummary) -> Row:
+    return Row(video, method, device, workers, summary.frames, summary.pairs, seconds, summary.masks_kept, summary)
+
+
 def _first_frames(video: Path, count: int, folder: Path) -> Path:
     """The first ``count`` frames of ``video`` at their native size, as a frame folder."""
     frames = []
@@ -89,7 +93,8 @@ def _run(videos_dir: Path, store: Path, *, method: str, device: str, workers: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / ".handoff" / "bench-extract.md")
+    default_out = Path(__file__).resolve().parents[1] / ".handoff" / "bench-extract.md"
+    parser.add_argument("--out", type=Path, default=default_out)
     parser.add_argument("--tvl1-frames", type=int, default=17, help="frames per video for TV-L1 on the CPU")
     parser.add_argument("--methods", default="dis,dis-ultrafast,farneback,tvl1")
     args = parser.parse_args()
@@ -110,7 +115,7 @@ def main() -> None:
                     started = time.perf_counter()
                     summary = _run(folder, temp_path / "m.store", method=method, device=device, workers=0)
                     seconds = time.perf_counter() - started
-                    rows.append(Row(name, method, device, 0, summary.frames, summary.pairs, seconds, summary.masks_kept, summary))
+                    rows.append(_row(name, method, device, 0, seconds, summary))
                     print(f"{name} {method} {device}: {summary.frames / seconds:.2f} frames/s", file=sys.stderr)
         both = temp_path / "both"
         both.mkdir()
@@ -120,7 +125,7 @@ def main() -> None:
             started = time.perf_counter()
             summary = _run(both, temp_path / "m.store", method="dis", device="cpu", workers=workers)
             seconds = time.perf_counter() - started
-            rows.append(Row("both", "dis", "cpu", workers, summary.frames, summary.pairs, seconds, summary.masks_kept, summary))
+            rows.append(_row("both", "dis", "cpu", workers, seconds, summary))
             print(f"both dis workers={workers}: {summary.frames / seconds:.2f} frames/s", file=sys.stderr)
 
     report = _report(rows)
@@ -137,9 +142,11 @@ def _report(rows: list[Row]) -> str:
         "",
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), GPU: {gpu}; "
         f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; load average at the end "
-        f"{os.getloadavg()[0]:.1f} (other jobs share the machine: timings are noisy). Command: `python bench/extract.py`.",
+        f"{os.getloadavg()[0]:.1f} (other jobs share the machine: timings are noisy). "
+        "Command: `python bench/extract.py`.",
         "Shipped `configs/extract.toml` (working size 512, stride 1, batch 8, default occlusion test); "
-        "a fresh store per row. Timings include decoding, flow both ways, occlusion, clean-up, filters and the store append.",
+        "a fresh store per row. Timings include decoding, flow both ways, occlusion, clean-up, filters and the "
+        "store append.",
         "",
         "| video | frames | method | device | workers | pairs | seconds | frames/s | masks kept | kept/pair |",
         "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -1,12 +1,16 @@
 """Dense optical flow and occlusion masks in PyTorch (GPU when present) and OpenCV.
 
-Standalone: depends on numpy, torch and OpenCV only (never on ``maskbench``).
+Standalone: depends on numpy, torch and OpenCV only (never on ``maskbench``). Typical use::
 
->>> import flow
->>> forward = flow.estimate(frame0, frame1)                      # (H, W, 2) float32
->>> backward = flow.estimate(frame1, frame0)
->>> occluded = flow.occlusion(forward, backward)                 # (H, W) bool
->>> disoccluded = flow.occlusion(backward, forward)
+    import flow
+
+    forward = flow.estimate(frame0, frame1)           # (H, W, 2) float32, x then y
+    backward = flow.estimate(frame1, frame0)
+    occluded = flow.occlusion(forward, backward)      # (H, W) bool, pixels of frame0
+    disoccluded = flow.occlusion(backward, forward)   # (H, W) bool, pixels of frame1
+
+:func:`estimate_batch` and :func:`occlusion_batch` do the same for batches of torch
+tensors on any device; :mod:`flow.synthetic` makes frame pairs with exact ground truth.
 """
 
 from flow.device import resolve_device

@@ -44,8 +44,8 @@ from flow.warp import inside_frame, sample, splat_weights, targets
 OcclusionMethod = Literal["fb", "fb+motion", "range", "fb|range", "fb&range", "range+median", "fb&range+median"]
 #: Every occlusion method (see the module docstring for the formulas).
 OCCLUSION_METHODS: tuple[str, ...] = get_args(OcclusionMethod)
-#: The method with the best occlusion F1 in ``bench/flow.py`` (see .handoff/bench-flow.md).
-DEFAULT_OCCLUSION_METHOD: OcclusionMethod = "range"
+#: The method with the best occlusion F1 in ``bench/flow.py`` with our TV-L1 (BENCHMARKS.md).
+DEFAULT_OCCLUSION_METHOD: OcclusionMethod = "range+median"
 #: Received weight below which the range map calls a pixel occluded.
 DEFAULT_RANGE_THRESHOLD = 0.5
 
@@ -105,7 +105,8 @@ def occlusion_batch(
     forward = forward.float()
     backward = backward.float()
     if method.endswith("+median"):
-        return binary_median(occlusion_batch(forward, backward, method=method.removesuffix("+median"), range_threshold=range_threshold))
+        raw = occlusion_batch(forward, backward, method=method.removesuffix("+median"), range_threshold=range_threshold)
+        return binary_median(raw)
     if method == "range":
         return range_occlusion(backward, threshold=range_threshold)
     inconsistent = forward_backward_occlusion(forward, backward)

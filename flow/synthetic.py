@@ -170,7 +170,8 @@ def composite_pair(
         frames.append((alpha[..., None] * front + (1.0 - alpha[..., None]) * back).astype(np.float32))
     in_front0 = alpha0 >= 0.5
     in_front1 = alpha1 >= 0.5
-    forward = np.where(in_front0[..., None], _affine_flow(foreground_motion, size), _affine_flow(background_motion, size))
+    forward_b = _affine_flow(background_motion, size)
+    forward = np.where(in_front0[..., None], _affine_flow(foreground_motion, size), forward_b)
     backward_b = _affine_flow(np.linalg.inv(background_motion), size)
     backward_f = _affine_flow(np.linalg.inv(foreground_motion), size)
     backward = np.where(in_front1[..., None], backward_f, backward_b)
@@ -180,7 +181,8 @@ def composite_pair(
     covered_before = _render(alpha0, np.linalg.inv(background_motion), size, inverse_of=True) >= 0.5
     occluded = (~in_front0 & covered_after) | _leaves_frame(forward)
     disoccluded = (~in_front1 & covered_before) | _leaves_frame(backward)
-    return FlowPair(frames[0], frames[1], forward.astype(np.float32), backward.astype(np.float32), occluded, disoccluded)
+    flows = forward.astype(np.float32), backward.astype(np.float32)
+    return FlowPair(frames[0], frames[1], *flows, occluded, disoccluded)
 
 
 def random_composite_pair(
@@ -312,17 +314,15 @@ def _render_photo(photo: np.ndarray, motion: np.ndarray, size: tuple[int, int], 
     fitted = _fit_photo(frame_as_float(photo, "photo"), size, offset)
     source_of = np.linalg.inv(motion)
     source_of[:2, 2] += offset  # frame-1 pixel → frame-0 pixel → photo pixel
-    return cv2.warpAffine(
-        fitted, source_of[:2], (size[1], size[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
-    )
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(fitted, source_of[:2], (size[1], size[0]), flags=flags, borderMode=cv2.BORDER_REFLECT)
 
 
 def _render(layer: np.ndarray, motion: np.ndarray, size: tuple[int, int], *, inverse_of: bool = False) -> np.ndarray:
     """``layer`` moved by ``motion`` (``inverse_of``: sampled at motion(x) instead), zeros outside."""
     source_of = motion if inverse_of else np.linalg.inv(motion)
-    return cv2.warpAffine(
-        layer, source_of[:2], (size[1], size[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
-    )
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(layer, source_of[:2], (size[1], size[0]), flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
 
 def _affine_flow(motion: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,18 +1,22 @@
 """Coarse-to-fine TV-L1 optical flow in PyTorch, batched, on any device.
 
-The model is Zach, Pock & Bischof's (2007) TV-L1 energy
+The model is Zach, Pock & Bischof's (2007) TV-L1 energy, here with one L1 term per
+colour channel and an edge-weighted TV term,
 
-    E(u) = ∫ |∇u_x| + |∇u_y| + λ |ρ(u)| dx,   ρ(u) = I1(x + u) − I0(x),
+    E(u) = ∫ g(x) (|∇u_x| + |∇u_y|) + λ Σ_c |I1_c(x + u) − I0_c(x)| dx,
+    g = exp(−α |∇I0|^½),
 
-minimised as in Sánchez Pérez, Meinhardt-Llopis & Facciolo (IPOL 2013): a Gaussian image
-pyramid, at every level a few warps (I1 and its gradient resampled at x + u0 with
-``grid_sample``, ρ linearised around u0), and at every warp a fixed number of iterations
-that alternate the pointwise thresholding step of the data term and Chambolle's
-primal-dual step of the TV term. A median filter cleans the flow after every warp
-(Wedel et al. 2009; Sun, Roth & Black 2010). Every step is a whole-tensor operation on a
-batch (B, ...), so many pairs — typically the forward and the backward pairs of many
-frames at once — run in one call; there is no loop over pixels and no data-dependent
-stopping test (the iteration counts are fixed, so a GPU never waits on the host).
+minimised as in Sánchez Pérez, Meinhardt-Llopis & Facciolo (IPOL 2013): an image pyramid
+(factor 2, antialiased), at every level a few warps (I1 and its gradient resampled at
+x + u0 with ``grid_sample``, the data term linearised around u0), and at every warp a fixed
+number of iterations that alternate the pointwise thresholding step of the data term (one
+step per channel, in turn) and Chambolle's primal-dual step of the TV term. A 3 × 3 median
+filter cleans the flow after every warp (Wedel et al. 2009; Sun, Roth & Black 2010).
+Pixels whose warped position falls outside the frame get no data term, so the TV term
+fills them in. Every step is a whole-tensor operation on a batch (B, ...), so many pairs —
+typically the forward and the backward pairs of many frames at once — run in one call;
+there is no loop over pixels and no data-dependent stopping test (the iteration counts
+are fixed, so a GPU never waits on the host).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from flow.warp import inside_frame, pixel_grid, sample
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, RGB → grey
 _GRADIENT_FLOOR = 1e-6  # keeps |∇I|² away from 0 in the thresholding step
+
+_Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ def tvl1_batch(
     step: float = 0.25,
     levels: int | None = None,
     coarsest: int = 16,
-    warps: int = 5,
+    warps: int = 4,
     iterations: int = 30,
     finest_iterations: int = 5,
     median: bool = True,
@@ -122,8 +128,8 @@ def _prepare(frames: torch.Tensor, colour: bool) -> torch.Tensor:
     """Images to match, (B, 3, H, W) RGB or (B, 1, H, W) grey."""
     if colour:
         return frames
-    weights = torch.tensor(_LUMA, device=frames.device, dtype=frames.dtype).view(1, 3, 1, 1)
-    return (frames * weights).sum(dim=1, keepdim=True)
+    red, green, blue = _LUMA
+    return (red * frames[:, 0] + green * frames[:, 1] + blue * frames[:, 2]).unsqueeze(1)
 
 
 def _pyramid(image: torch.Tensor, levels: int | None, coarsest: int) -> list[torch.Tensor]:
@@ -143,8 +149,8 @@ def _upsample_flow(flow: torch.Tensor, size: torch.Size) -> torch.Tensor:
     height, width = flow.shape[-2:]
     if (height, width) == tuple(size):
         return flow
-    scale = torch.tensor([size[1] / width, size[0] / height], device=flow.device, dtype=flow.dtype).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False) * scale
+    resized = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
+    return torch.stack((resized[:, 0] * (size[1] / width), resized[:, 1] * (size[0] / height)), dim=1)
 
 
 def _central_gradient(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,7 +187,7 @@ def _median3x3(flow: torch.Tensor) -> torch.Tensor:
     height, width = flow.shape[-2:]
     low, middle, high = _sort3(padded[..., :height, :], padded[..., 1 : height + 1, :], padded[..., 2:, :])
 
-    def columns(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def columns(values: torch.Tensor) -> _Triple:
         return values[..., :width], values[..., 1 : width + 1], values[..., 2:]
 
     largest_low = torch.maximum(torch.maximum(*columns(low)[:2]), columns(low)[2])
@@ -189,7 +195,7 @@ def _median3x3(flow: torch.Tensor) -> torch.Tensor:
     return _sort3(largest_low, _sort3(*columns(middle))[1], smallest_high)[1]
 
 
-def _sort3(first: torch.Tensor, second: torch.Tensor, third: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _sort3(first: torch.Tensor, second: torch.Tensor, third: torch.Tensor) -> _Triple:
     """Elementwise (minimum, median, maximum) of three tensors."""
     low = torch.minimum(first, second)
     high = torch.maximum(first, second)
@@ -207,7 +213,7 @@ def _primal_dual_step(
     tightness: float,
     dual_scale: float,
     dual_weight: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> _Triple:
     """One iteration: data-term thresholding, primal TV step, dual projection (IPOL 2013, alg. 1)."""
     auxiliary = flow
     for channel in range(gradient.shape[1]):  # one thresholding step per image channel
@@ -223,19 +229,22 @@ def _primal_dual_step(
     return flow, dual_x, dual_y
 
 
-_COMPILED_STEPS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+_COMPILED_STEPS: dict[str, Callable[..., _Triple]] = {}
 
 
-def _compiled_step(device: torch.device) -> Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _compiled_step(device: torch.device) -> Callable[..., _Triple]:
     """:func:`_primal_dual_step` fused by :func:`torch.compile`, or itself where that fails.
 
     Compiling is tried once per device type and process; a failure warns and is remembered.
     """
     if device.type not in _COMPILED_STEPS:
         compiled = torch.compile(_primal_dual_step, dynamic=True)
-        probe = torch.zeros((1, 2, 4, 4), device=device)
-        try:
-            compiled(probe, probe, probe, probe[:, None], probe[:, :1], probe[:, :1], 1.0, 1.0, 1.0, probe[:, :1])
+        flow = torch.zeros((1, 2, 4, 4), device=device)
+        scalar_map = flow[:, :1]
+        colour_map = torch.zeros((1, 3, 4, 4), device=device)
+        gradient = torch.zeros((1, 3, 2, 4, 4), device=device)
+        try:  # a tiny RGB problem, so that the real calls reuse this compilation
+            compiled(flow, flow, flow, gradient, colour_map, colour_map, 1.0, 1.0, 1.0, scalar_map)
         except Exception as error:  # noqa: BLE001 - any backend failure means: run uncompiled
             warnings.warn(
                 f"torch.compile failed on {device.type} ({type(error).__name__}); TV-L1 runs uncompiled, "
@@ -279,13 +288,15 @@ def _solve_level(
         warped = sample(image1_and_gradient, points)
         visible = inside_frame(points).unsqueeze(1).to(flow.dtype)
         # (B, C, 2, h, w): ∇I1 at x + u0 per channel, 0 where x + u0 is outside the frame
-        gradient = torch.stack((warped[:, channels : 2 * channels], warped[:, 2 * channels :]), dim=2) * visible.unsqueeze(1)
+        gradient = torch.stack((warped[:, channels : 2 * channels], warped[:, 2 * channels :]), dim=2)
+        gradient = gradient * visible.unsqueeze(1)
         residual0 = (warped[:, :channels] - image0 - (gradient * flow.unsqueeze(1)).sum(dim=2)) * visible
         inverse_norm = 1.0 / ((gradient * gradient).sum(dim=2) + _GRADIENT_FLOOR)
         for _ in range(iterations):
             flow, dual_x, dual_y = step(
-                flow, dual_x, dual_y, gradient, residual0, inverse_norm, threshold, settings.tightness, dual_scale, dual_weight
-            )
+                flow, dual_x, dual_y, gradient, residual0, inverse_norm,
+                threshold, settings.tightness, dual_scale, dual_weight,
+            )  # fmt: skip
         if settings.median:
             flow = _median3x3(flow)
     return flow

@@ -444,7 +444,9 @@ def extract_video(
     reported = 0
     try:
         for batch in _batches(reader.pairs(), config.batch_size):
-            occluded, disoccluded = raw_masks(batch, method=config.method, occlusion=config.occlusion_method, device=device)
+            occluded, disoccluded = raw_masks(
+                batch, method=config.method, occlusion=config.occlusion_method, device=device
+            )
             for pair, occluded_t, disoccluded_t in zip(batch, occluded, disoccluded):
                 _keep_pair_masks(result, keep, pair, occluded_t, disoccluded_t, config)
             result.pairs += len(batch)
@@ -578,7 +580,8 @@ class ExtractSummary:
             f"skipped {len(self.unreadable)} unreadable, {len(self.already_done)} already in the store",
             f"frames: {self.frames} in {self.seconds:.1f} s ({rate:.1f} frames/s); pairs: {self.pairs}",
             f"masks kept: {self.masks_kept} ({kinds['occlusion']} occlusion, {kinds['disocclusion']} disocclusion); "
-            f"dropped: {dropped['empty']} empty, {dropped['near-full']} near-full, {dropped['duplicate']} near-duplicates",
+            f"dropped: {dropped['empty']} empty, {dropped['near-full']} near-full, "
+            f"{dropped['duplicate']} near-duplicates",
         ]
         lines += [f"  skipped {result.name}: {result.error}" for result in self.unreadable]
         lines += [f"  {result.name}: {result.note}" for result in self.read if result.note]
@@ -605,7 +608,7 @@ def _results_in_order(
     if config.runs_on_torch or config.workers <= 1:
         for video in videos:
             bar.set_postfix_str(video.name, refresh=False)
-            yield extract_video(video, config, device=device if config.runs_on_torch else torch.device("cpu"), on_frames=bar.update)
+            yield extract_video(video, config, device=device, on_frames=bar.update)
         return
     context = multiprocessing.get_context("forkserver")
     with context.Pool(processes=config.workers) as pool:
@@ -679,7 +682,10 @@ def extract_videos(
                     result.holes,
                     sources=[video.name] * len(result.holes),
                     frames=result.mask_frames,
-                    extras=[{"method": config.method, "occlusion": config.occlusion_method, "kind": kind} for kind in result.mask_kinds],
+                    extras=[
+                        {"method": config.method, "occlusion": config.occlusion_method, "kind": kind}
+                        for kind in result.mask_kinds
+                    ],
                     group=video_key(video, config),
                 )
                 summary.hole_counts += result.holes.hole_pixels()

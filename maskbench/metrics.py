@@ -166,14 +166,14 @@ def pair_statistics(output: torch.Tensor, target: torch.Tensor) -> PairStatistic
     check_pair_batch(output, target)
     output = output.float()
     target = target.float()
-    difference = (output - target).double()
-    abs_error_sum = difference.abs().flatten(1).sum(1)
-    squared_error_sum = difference.square().flatten(1).sum(1)
+    difference = (output - target).flatten(1)
+    abs_error_sum = difference.abs().sum(1, dtype=torch.float64)
+    squared_error_sum = difference.square().sum(1, dtype=torch.float64)
     ssim_map = ssim_map_valid(output, target)
     return PairStatistics(
         abs_error_sum=abs_error_sum.cpu().numpy(),
         squared_error_sum=squared_error_sum.cpu().numpy(),
-        ssim_sum=ssim_map.double().flatten(1).sum(1).cpu().numpy(),
+        ssim_sum=ssim_map.flatten(1).sum(1, dtype=torch.float64).cpu().numpy(),
         values=int(output[0].numel()),
         ssim_values=int(ssim_map[0].numel()),
     )
@@ -202,6 +202,7 @@ def _gaussian_valid(maps: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     rows = taps.to(maps).view(1, 1, size, 1).repeat(channels, 1, 1, 1)
     cols = taps.to(maps).view(1, 1, 1, size).repeat(channels, 1, 1, 1)
     # channels-last memory makes the depthwise convolutions about twice as fast on the CPU
+    maps = maps.contiguous(memory_format=torch.channels_last)
     return F.conv2d(F.conv2d(maps, rows, groups=channels), cols, groups=channels)
 
 
@@ -228,9 +229,8 @@ def ssim_map_valid(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     c2 = (SSIM_K2 * DATA_RANGE) ** 2
     batch, channels, height, width = output.shape
     shift = target.mean(dim=(2, 3), keepdim=True)
-    # the five maps to filter, written straight into one channels-last buffer
+    # the five maps to filter, written straight into one buffer
     maps = torch.empty((batch, 5 * channels, height, width), dtype=output.dtype, device=output.device)
-    maps = maps.contiguous(memory_format=torch.channels_last)
     x, y, xx, yy, xy = maps.split(channels, dim=1)
     torch.sub(output, shift, out=x)
     torch.sub(target, shift, out=y)

@@ -19,7 +19,7 @@ Output folder and resuming
 ``OUT/run.json`` fixes what the pairs are (test set, images, seed, limit, reuse, shard,
 inception, save_images). Each model's per-pair results are appended to
 ``OUT/cache/models/KEY/part-NNNNN.csv`` (+ ``.npz`` with Inception features), one file per
-``chunk_pairs`` pairs, written atomically; the ground truth's Inception features go to
+``chunk_pairs`` pairs (rounded up to whole batches), written atomically; the ground truth's Inception features go to
 ``OUT/cache/gt/``. Running again with the same settings does only what is missing: the
 pairs an interruption left, or the pairs of a new ``--model``. A folder whose requested work is
 all done is *finished*: it is not touched again without ``overwrite`` (which deletes the
@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 
 from maskbench import __version__
-from maskbench.bins import BIN_LABELS
+from maskbench.bins import BIN_LABELS, testset_position
 from maskbench.config import load_config
 from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import atomic_path, read_mask, write_image, write_text_atomic
@@ -141,12 +141,7 @@ def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
     """All masks, or the first ``limit_per_bin`` of each (bin, class); in file order."""
     if limit_per_bin <= 0 or limit_per_bin >= testset.per_bin:
         return list(testset.masks)
-    kept = []
-    for mask in testset.masks:
-        position = (mask.index % (2 * testset.per_bin)) % testset.per_bin
-        if position < limit_per_bin:
-            kept.append(mask)
-    return kept
+    return [mask for mask in testset.masks if testset_position(mask.index, per_bin=testset.per_bin)[2] < limit_per_bin]
 
 
 def make_pairs(
@@ -607,20 +602,20 @@ def _missing(pairs: Sequence[Pair], done: set[str]) -> list[Pair]:
 
 def _run_one(context: _Context, *, key: str, spec: str | None, inpainter: Any, cache: ResultCache, pending: Sequence[Pair], label: str) -> None:
     """Process the pending pairs of one pseudo-model with a progress bar of pairs."""
-    if not pending:
-        return
-
-    def steps() -> Iterator[int]:
-        for chunk in _batches(pending, context.config.chunk_pairs):
-            yield from _process_chunk(context, key=key, spec=spec, inpainter=inpainter, cache=cache, chunk=chunk)
-
-    _progress_pairs(steps(), len(pending), label)
+    if pending:
+        steps = _process_pairs(context, key=key, spec=spec, inpainter=inpainter, cache=cache, pairs=pending)
+        _progress_pairs(steps, len(pending), label)
 
 
-def _process_chunk(context: _Context, *, key: str, spec: str | None, inpainter: Any, cache: ResultCache, chunk: Sequence[Pair]) -> Iterator[int]:
-    """Run one chunk batch by batch (yielding pairs done) and write its cache part."""
-    rows, logits, pool = [], [], []
-    for batch_pairs, truth, hole, result in _processed_batches(context, spec, inpainter, chunk):
+def _process_pairs(context: _Context, *, key: str, spec: str | None, inpainter: Any, cache: ResultCache, pairs: Sequence[Pair]) -> Iterator[int]:
+    """Run the pairs batch by batch, yielding the pairs done, and write a cache part every ``chunk_pairs``.
+
+    The pairs go to the workers as one stream, so they never wait while a part is written.
+    """
+    rows: list[pd.DataFrame] = []
+    logits: list[np.ndarray] = []
+    pool: list[np.ndarray] = []
+    for batch_pairs, truth, hole, result in _processed_batches(context, spec, inpainter, pairs):
         row: dict[str, Any] = {"pair": [pair.pair_id for pair in batch_pairs]}
         if spec is not None:
             statistics = pair_statistics(result, truth)
@@ -634,13 +629,23 @@ def _process_chunk(context: _Context, *, key: str, spec: str | None, inpainter: 
             outputs = result.permute(0, 2, 3, 1).cpu().numpy()
             extras = list(zip(outputs, hole[:, 0].cpu().numpy())) if spec is None else None
             _save_images(context, key, batch_pairs, outputs, extras)
+        if sum(len(frame) for frame in rows) >= context.config.chunk_pairs:
+            _write_part(cache, rows, logits, pool)
         yield len(batch_pairs)
-    features = context.inception is not None
+    if rows:
+        _write_part(cache, rows, logits, pool)
+
+
+def _write_part(cache: ResultCache, rows: list[pd.DataFrame], logits: list[np.ndarray], pool: list[np.ndarray]) -> None:
+    """Write the collected rows (and features) as one cache part and empty the lists."""
+    features = bool(logits)
     cache.write(
         pd.concat(rows, ignore_index=True),
         np.concatenate(logits) if features else None,
         np.concatenate(pool) if features else None,
     )
+    for collected in (rows, logits, pool):
+        collected.clear()
 
 
 def _versions() -> dict[str, str]:

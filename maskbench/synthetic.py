@@ -153,7 +153,9 @@ def render_demo_clip(
     scale = max((height + 2 * margin) / background.shape[0], (width + 2 * margin) / background.shape[1])
     background = cv2.resize(background, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     origin = np.array([(background.shape[1] - width) / 2.0, (background.shape[0] - height) / 2.0])
-    layers = [_make_layer(item_rng(seed, 1, k), _photo(name), height, width, frames) for k, name in enumerate(names[1:])]
+    layers = [
+        _make_layer(item_rng(seed, 1, k), _photo(name), height, width, frames) for k, name in enumerate(names[1:])
+    ]
 
     rendered = np.empty((frames, height, width, 3), np.uint8)
     labels = np.zeros((frames, height, width), np.uint8)

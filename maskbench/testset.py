@@ -223,7 +223,7 @@ class TestSet:
     kind: Literal["maskbench", "nvidia"]
     per_bin: int
     masks: tuple[TestMask, ...]
-    margin: int = 50
+    margin: int
     mismatches: tuple[Mismatch, ...] = ()
 
     def __len__(self) -> int:
@@ -463,6 +463,7 @@ class _Context:
     per_bin: int
     strategy: Strategy
     masks_dir: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -475,8 +476,12 @@ class _Sources:
 
 
 @functools.lru_cache(maxsize=2)
-def _sources(store_path: str) -> _Sources:
-    """The store and its masks sorted by hole ratio, opened once per worker process."""
+def _sources(store_path: str, fingerprint: str) -> _Sources:
+    """The store and its masks sorted by hole ratio, opened once per worker process.
+
+    ``fingerprint`` is part of the cache key so that a store replaced at the same path is
+    opened afresh.
+    """
     store = MaskStore.open(store_path)
     ratios = store.hole_ratios()
     order = np.flatnonzero(ratios > 0)
@@ -508,20 +513,26 @@ def _pick_source(sources: _Sources, target: float, factor: tuple[float, float], 
 
 
 def _squared_levels(distance: np.ndarray) -> np.ndarray:
-    """Signed squared distances as int64 (exact for the Euclidean transform), monotone in distance."""
-    return np.rint(distance * np.abs(distance)).astype(np.int64)
+    """Signed squared distances as int32, rounded (exact for the Euclidean transform).
+
+    Monotone in the distance; |levels| ≤ 2·512², well inside int32.
+    """
+    squared = distance * np.abs(distance)
+    squared += np.where(squared >= 0, np.float32(0.5), np.float32(-0.5))
+    return squared.astype(np.int32)
 
 
 def _window_levels(window: np.ndarray, *, erode: bool) -> np.ndarray:
-    """Signed squared distances of a window; without ``erode`` every hole pixel gets −1.
+    """Signed squared distances of a window; without ``erode`` hole pixels get 0.
 
-    Dilation alone needs only the distance outside the holes, which halves the work.
+    Dilation alone needs only the distance outside the holes (0 on them), which halves the
+    work: then ``levels <= t`` is the window dilated by √t for every t ≥ 0.
     """
     if erode:
         return _squared_levels(signed_distance(window))
-    outside = np.rint(np.square(distance_to_hole(window))).astype(np.int64)
-    outside[window] = -1
-    return outside
+    squared = np.square(distance_to_hole(window))
+    squared += np.float32(0.5)
+    return squared.astype(np.int32)
 
 
 def _steer(levels: np.ndarray, lowest: int, highest: int, target: int, low: int, high: int) -> int | None:
@@ -604,7 +615,7 @@ def _place_inside(
     interior = MASK_SIZE - 2 * margin
     pad = rng.uniform(0.0, min(config.natural_max_dilation, interior / 4))
     room = interior - 2 * pad
-    fill_share = rng.uniform(0.3, 1.0)  # share of the target reached by scaling, the rest by dilation
+    fill_share = rng.uniform(0.6, 1.0)  # share of the target reached by scaling, the rest by dilation
     scale = math.sqrt(fill_share * target / np.count_nonzero(patch))
     # scale each side by at most `scale`, stretching the shorter one up to 1.5x more so that
     # elongated hole groups can fill the square interior too
@@ -635,7 +646,7 @@ def _attempt(
     low, high = _count_range(ratio_bin_index)
     target_ratio = float(rng.uniform(float(RATIO_EDGES[ratio_bin_index]), float(RATIO_EDGES[ratio_bin_index + 1])))
     target = min(max(round(target_ratio * MASK_SIZE * MASK_SIZE), low), high)
-    sources = _sources(context.store_path)
+    sources = _sources(context.store_path, context.fingerprint)
     source = _pick_source(sources, target_ratio, config.source_ratio_factor, rng)
     placement_scale = 1.0
     interior = _BORDER_DISTANCE >= margin
@@ -721,7 +732,7 @@ def _staging_dir(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.partial")
 
 
-def _build_settings(context: _Context, fingerprint: str) -> dict[str, Any]:
+def _build_settings(context: _Context) -> dict[str, Any]:
     return {
         "format": TESTSET_FORMAT,
         "maskbench_version": __version__,
@@ -732,7 +743,7 @@ def _build_settings(context: _Context, fingerprint: str) -> dict[str, Any]:
         # the worker count changes nothing in the split: leave it out so that it does not
         # change meta.json nor stop a resume
         "config": {key: value for key, value in config_as_dict(context.config).items() if key != "workers"},
-        "store": {"path": str(Path(context.store_path).resolve()), "fingerprint": fingerprint},
+        "store": {"path": str(Path(context.store_path).resolve()), "fingerprint": context.fingerprint},
     }
 
 
@@ -840,8 +851,16 @@ def build_testset(
     if not (store.hole_ratios() > 0).any():
         raise InsufficientMasksError(f"the store {store_path} holds no mask with a hole; add masks to it first")
     staging = _staging_dir(out_dir)
-    context = _Context(str(store_path.resolve()), config, config.seed, config.per_bin, config.strategy, str(staging / "masks"))
-    settings = _build_settings(context, store.fingerprint())
+    context = _Context(
+        store_path=str(store_path.resolve()),
+        config=config,
+        seed=config.seed,
+        per_bin=config.per_bin,
+        strategy=config.strategy,
+        masks_dir=str(staging / "masks"),
+        fingerprint=store.fingerprint(),
+    )
+    settings = _build_settings(context)
     done = _prepare_staging(staging, settings)
     rows = dict(done)
     tries = {(k, b): 0 for k in range(N_RATIO_BINS) for b in range(len(BORDER_CLASSES))}

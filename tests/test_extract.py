@@ -27,7 +27,13 @@ from maskbench.extract import (
     select_shard,
 )
 from maskbench.store import MaskStore
-from maskbench.synthetic import render_demo_clip, write_corrupt_video, write_demo_video, write_frames_folder, write_video
+from maskbench.synthetic import (
+    render_demo_clip,
+    write_corrupt_video,
+    write_demo_video,
+    write_frames_folder,
+    write_video,
+)
 from maskbench.video import VideoSource
 
 SIZE = (96, 128)  # (height, width) of the test clips; the working size is their shorter side
@@ -37,7 +43,9 @@ FRAMES = 10
 def _config(**changes: object) -> ExtractConfig:
     """Shipped defaults at the test clips' own size (no resampling), fast DIS flow, and
     clean-up sizes scaled down with the frames."""
-    overrides = {"method": "dis", "working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16}
+    overrides = {
+        "method": "dis", "working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16
+    }
     return load_config("extract", ExtractConfig, overrides={**overrides, **changes})
 
 
@@ -64,7 +72,13 @@ def _rows(store: Path) -> list[tuple]:
     opened = MaskStore.open(store)
     records = opened.records()
     return sorted(
-        (row.group, row.source, int(row.frame), json.loads(row.extra)["kind"], np.packbits(opened[int(row.index)]).tobytes())
+        (
+            row.group,
+            row.source,
+            int(row.frame),
+            json.loads(row.extra)["kind"],
+            np.packbits(opened[int(row.index)]).tobytes(),
+        )
         for row in records.itertuples()
     )
 
@@ -240,11 +254,13 @@ def test_shards_merged_equal_one_run(clips: tuple[Path, dict], extracted: tuple[
     for k in (1, 2):
         extract_videos(clips[0], tmp_path / f"part{k}.store", config=_config(), shard=(k, 2), show_progress=False)
     assert MaskStore.open(tmp_path / "part1.store").records()["source"].unique().tolist() == ["a.mp4"]
-    summary = merge_stores([tmp_path / "part1.store", tmp_path / "part2.store"], tmp_path / "all.store", show_progress=False)
+    parts = [tmp_path / "part1.store", tmp_path / "part2.store"]
+    summary = merge_stores(parts, tmp_path / "all.store", show_progress=False)
     assert summary.groups_copied == 2 and summary.duplicates == []
     assert _rows(tmp_path / "all.store") == _rows(extracted[0])
     again = merge_stores([tmp_path / "part2.store"], tmp_path / "all.store", show_progress=False)
-    assert again.masks_copied == 0 and [group for group, _ in again.duplicates] == [f"b.avi::dis+{flow.DEFAULT_OCCLUSION_METHOD}"]
+    assert again.masks_copied == 0
+    assert [group for group, _ in again.duplicates] == [f"b.avi::dis+{flow.DEFAULT_OCCLUSION_METHOD}"]
     assert "skipped 1 groups already in the output" in again.to_text()
 
 
@@ -301,13 +317,15 @@ def test_cli_extract_and_merge(clips: tuple[Path, dict], extracted: tuple[Path, 
     config = tmp_path / "small.toml"
     config.write_text("min_component_area = 12\nfill_gap_area = 16\nbatch_size = 4\n")
     runner = CliRunner()
-    base = ["extract", "--videos", str(clips[0]), "--method", "dis", "--working-size", str(SIZE[0]), "--config", str(config)]
+    base = ["extract", "--videos", str(clips[0]), "--method", "dis", "--working-size", str(SIZE[0])]
+    base += ["--config", str(config)]
     first = runner.invoke(main, [*base, "--out", str(tmp_path / "p1.store"), "--shard", "1/2"])
     assert first.exit_code == 0, first.output
     assert "masks kept" in first.output and "hole ratio of the kept masks" in first.output
     second = runner.invoke(main, [*base, "--out", str(tmp_path / "p2.store"), "--shard", "2/2"])
     assert second.exit_code == 0, second.output
-    merged = runner.invoke(main, ["merge-stores", str(tmp_path / "p1.store"), str(tmp_path / "p2.store"), "--out", str(tmp_path / "all.store")])
+    parts = [str(tmp_path / "p1.store"), str(tmp_path / "p2.store")]
+    merged = runner.invoke(main, ["merge-stores", *parts, "--out", str(tmp_path / "all.store")])
     assert merged.exit_code == 0, merged.output
     assert "merged" in merged.output and _rows(tmp_path / "all.store") == _rows(extracted[0])
 
@@ -321,7 +339,8 @@ def test_cli_extract_and_merge(clips: tuple[Path, dict], extracted: tuple[Path, 
 
 def test_cli_exits_2_when_nothing_can_be_read(tmp_path: Path) -> None:
     write_corrupt_video(tmp_path / "v" / "a.mp4")
-    result = CliRunner().invoke(main, ["extract", "--videos", str(tmp_path / "v"), "--out", str(tmp_path / "m.store"), "--method", "dis"])
+    arguments = ["extract", "--videos", str(tmp_path / "v"), "--out", str(tmp_path / "m.store"), "--method", "dis"]
+    result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2
     assert "Error: none of the 1 videos could be read" in result.output
 

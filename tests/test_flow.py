@@ -33,9 +33,9 @@ def translated() -> FlowPair:
 
 @pytest.fixture(scope="module")
 def deformed() -> FlowPair:
-    """Coffee photo under a smooth random deformation of up to ~3 px."""
+    """The cat photo under a smooth random deformation of up to ~3 px."""
     field = smooth_field(SIZE, np.random.default_rng(7), amplitude=3.0, wavelength=60.0)
-    return deformed_pair(skimage.data.coffee(), field, offset=(200, 100))
+    return deformed_pair(skimage.data.chelsea(), field, offset=(150, 80))
 
 
 def test_ground_truth_of_the_deformed_pair_is_exact(deformed: FlowPair) -> None:
@@ -48,8 +48,23 @@ def test_ground_truth_of_the_deformed_pair_is_exact(deformed: FlowPair) -> None:
         resampled = flow.warp.warp(frame1, torch.from_numpy(forward).permute(2, 0, 1).unsqueeze(0))
         return float(np.abs(resampled[0].permute(1, 2, 0).numpy() - deformed.frame0)[8:-8, 8:-8][keep].mean())
 
-    assert mismatch(deformed.forward) < 0.01
+    assert mismatch(deformed.forward) < 0.02
     assert mismatch(deformed.forward + np.float32(1.0)) > 2 * mismatch(deformed.forward)
+
+
+def test_composite_ground_truth_is_consistent() -> None:
+    """The exact flows of a composite pass the occlusion tests where, and only where, the
+    exact occlusion says so (an independent check of both), and a seed fixes the pair."""
+    photos = (skimage.data.astronaut(), skimage.data.coffee())
+    pair = random_composite_pair(*photos, np.random.default_rng(4), size=(128, 128), foreground_shift=(6.0, 9.0))
+    again = random_composite_pair(*photos, np.random.default_rng(4), size=(128, 128), foreground_shift=(6.0, 9.0))
+    np.testing.assert_array_equal(pair.frame1, again.frame1)
+    assert pair.occluded.sum() > 100 and pair.disoccluded.sum() > 100
+    directions = ((pair.occluded, pair.forward, pair.backward), (pair.disoccluded, pair.backward, pair.forward))
+    for truth, forward, backward in directions:
+        ranged = flow.occlusion(forward, backward, method="range")
+        f1 = 2 * (ranged & truth).sum() / (ranged.sum() + truth.sum())
+        assert f1 > 0.9
 
 
 @pytest.mark.parametrize("method", ["tvl1", "dis", "farneback"])
@@ -66,10 +81,11 @@ def test_known_translation_is_recovered(translated: FlowPair, method: str) -> No
 def test_known_smooth_flow_is_recovered(deformed: FlowPair) -> None:
     estimated = flow.estimate(deformed.frame0, deformed.frame1, device="cpu", **EAGER)
     error = interior_error(estimated, deformed)
-    # Zero flow would be off by ~1.7 px on average here.
+    # Zero flow would be off by ~1.7 px on average here, OpenCV's DIS-medium by 0.21 px;
+    # we measured 0.12 px (95th percentile 0.35 px).
     assert np.sqrt((deformed.forward**2).sum(-1)).mean() > 1.0
-    assert error.mean() < 0.25
-    assert np.percentile(error, 95) < 0.6
+    assert error.mean() < 0.2
+    assert np.percentile(error, 95) < 0.5
 
 
 def test_uint8_and_float_frames_give_the_same_flow(translated: FlowPair) -> None:
@@ -122,6 +138,16 @@ def test_opencv_batches_loop_over_pairs(translated: FlowPair) -> None:
     np.testing.assert_array_equal(batched[1].permute(1, 2, 0).numpy(), single)
 
 
+@pytest.mark.parametrize("method", ["tvl1", "dis"])
+def test_empty_batch_gives_empty_flows(method: str) -> None:
+    frames = torch.zeros((0, 3, 20, 24))
+    options = EAGER if method == "tvl1" else {}
+    flows = flow.estimate_batch(frames, frames, method=method, device="cpu", **options)
+    assert flows.shape == (0, 2, 20, 24)
+    assert flow.occlusion_batch(flows, flows).shape == (0, 20, 24)
+
+
+@pytest.mark.slow  # compiling takes ~20 s on a cold cache
 def test_compiled_and_eager_iterations_agree(translated: FlowPair) -> None:
     frame0, frame1 = (frame[:48, :48] for frame in (translated.frame0, translated.frame1))
     compiled = flow.estimate(frame0, frame1, device="cpu", compile=True)
@@ -148,7 +174,8 @@ def test_median_filter_matches_a_sort() -> None:
 
 def test_estimate_rejects_bad_input() -> None:
     frame = np.zeros((16, 16, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match=r"frame0 and frame1 must have the same shape, got \(16, 16, 3\) and \(16, 12, 3\)"):
+    expected = r"frame0 and frame1 must have the same shape, got \(16, 16, 3\) and \(16, 12, 3\)"
+    with pytest.raises(ValueError, match=expected):
         flow.estimate(frame, frame[:, :12])
     with pytest.raises(ValueError, match=r"frame1 must have shape \(H, W, 3\) \(RGB\), got \(16, 16\)"):
         flow.estimate(frame, frame[..., 0])

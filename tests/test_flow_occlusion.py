@@ -37,10 +37,17 @@ def test_zero_motion_occludes_nothing(method: str) -> None:
     assert not flow.occlusion(still, still, method=method).any()
 
 
-@pytest.mark.parametrize("method", flow.OCCLUSION_METHODS)
-def test_consistent_translation_occludes_exactly_the_pixels_that_leave(method: str) -> None:
-    occluded = flow.occlusion(constant(2.0, 1.0), constant(-2.0, -1.0), method=method)
-    np.testing.assert_array_equal(occluded, leaving_frame(2, 1))
+# The 3 × 3 median rounds the inner corner of an L-shaped strip: a straight strip for those.
+TRANSLATIONS = [(method, (3, 0)) for method in flow.OCCLUSION_METHODS] + [
+    (method, (2, 1)) for method in flow.OCCLUSION_METHODS if not method.endswith("+median")
+]
+
+
+@pytest.mark.parametrize(("method", "shift"), TRANSLATIONS)
+def test_consistent_translation_occludes_exactly_the_pixels_that_leave(method: str, shift: tuple[int, int]) -> None:
+    dx, dy = shift
+    occluded = flow.occlusion(constant(dx, dy), constant(-dx, -dy), method=method)
+    np.testing.assert_array_equal(occluded, leaving_frame(dx, dy))
 
 
 def test_disocclusion_is_the_reversed_pair() -> None:
@@ -139,12 +146,14 @@ def test_batch_matches_single_pairs() -> None:
     for method in flow.OCCLUSION_METHODS:
         batch = flow.occlusion_batch(torch.from_numpy(forward), torch.from_numpy(backward), method=method)
         for index in range(2):
-            single = flow.occlusion(forward[index].transpose(1, 2, 0), backward[index].transpose(1, 2, 0), method=method)
+            pair = forward[index].transpose(1, 2, 0), backward[index].transpose(1, 2, 0)
+            single = flow.occlusion(*pair, method=method)
             np.testing.assert_array_equal(batch[index].numpy(), single)
 
 
 def test_occlusion_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match=r"forward and backward must have the same shape, got \(24, 32, 2\) and \(24, 30, 2\)"):
+    expected = r"forward and backward must have the same shape, got \(24, 32, 2\) and \(24, 30, 2\)"
+    with pytest.raises(ValueError, match=expected):
         flow.occlusion(constant(0, 0), constant(0, 0)[:, :30])
     with pytest.raises(ValueError, match=r"forward must have shape \(H, W, 2\)"):
         flow.occlusion(constant(0, 0)[..., :1], constant(0, 0))

@@ -27,7 +27,13 @@ from maskbench.extract import ExtractConfig, extract_videos, merge_stores, parse
     type=click.Path(path_type=Path),
     help="Folder of video files (.mp4 .avi .mov .mkv .webm ...) and/or folders of numbered frames.",
 )
-@click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write (resumed when it exists).")
+@click.option(
+    "--out",
+    "store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Mask store to write (resumed when it exists).",
+)
 @click.option(
     "--method",
     type=click.Choice(flow.FLOW_METHODS),
@@ -41,11 +47,20 @@ from maskbench.extract import ExtractConfig, extract_videos, merge_stores, parse
     help=f"Occlusion test; default = {flow.DEFAULT_OCCLUSION_METHOD}. [config]",
 )
 @device_option
-@click.option("--stride", type=click.IntRange(min=1), default=None, help="Take the pair (t, t+1) for every S-th frame t. [config]")
+@click.option(
+    "--stride", type=click.IntRange(min=1), default=None, help="Take the pair (t, t+1) for every S-th frame t. [config]"
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Frame pairs per flow call. [config]")
-@click.option("--working-size", type=click.IntRange(min=32), default=None, help="Shorter side of the frames, pixels. [config]")
+@click.option(
+    "--working-size", type=click.IntRange(min=32), default=None, help="Shorter side of the frames, pixels. [config]"
+)
 @workers_option
-@click.option("--shard", default="1/1", show_default=True, help="Process only part K of N of the videos (K from 1), e.g. for a job array.")
+@click.option(
+    "--shard",
+    default="1/1",
+    show_default=True,
+    help="Process only part K (from 1) of N of the videos, e.g. in a job array.",
+)
 @overwrite_option
 @config_option
 @reports_user_errors
@@ -90,7 +105,13 @@ def extract_command(
 
 @click.command("merge-stores")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to merge into (created when missing).")
+@click.option(
+    "--out",
+    "store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Mask store to merge into (created when missing).",
+)
 @overwrite_option
 @reports_user_errors
 def merge_stores_command(sources: tuple[Path, ...], store: Path, overwrite: bool) -> None:

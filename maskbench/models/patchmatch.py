@@ -7,9 +7,13 @@ PatchMatch baseline of Liu et al. 2018.
 Algorithm
 ---------
 1. **Pyramid.** The image and hole are halved (2×2 block means over *known* pixels only; a
-   coarse pixel is known when any of its four children is) until the shorter side would
-   fall below ``min_size``. Completion starts at the coarsest level that has at least
-   ``min_sources`` fully known patches; the start is initialised by OpenCV's Telea fill.
+   coarse pixel is known when any of its four children is) while the shorter side stays
+   at least ``min_size``. Levels are visited coarse to fine. A level is completed by EM
+   only when it has enough fully known patches (at least ``min_sources``, and a fraction of
+   known patch centres at least ``min_source_fraction`` times that of full resolution);
+   coarser levels, where a few left-over patches would be copied everywhere, only carry a
+   smooth estimate down: OpenCV's Telea fill at the coarsest level with a hole, then the
+   bilinear upsampling of the level below it.
 2. **Targets and sources.** A *target* is every patch centre within ``patch_size // 2`` px
    of a hole pixel (every patch that overlaps the hole); target patches may hang over the
    image border, where only their in-image pixels are compared. A *source* is a patch lying
@@ -25,8 +29,9 @@ Algorithm
    ``σ²`` the ``vote_quantile`` quantile of ``d`` over all targets (Wexler et al.'s
    similarity weight), so badly matched patches count less.
 5. **Coarse to fine.** After ``em_iterations`` E/M rounds the level's fill is upsampled
-   (bilinear) into the next finer hole and its field is upsampled (offsets doubled) as the
-   start of the next level's search.
+   (bilinear) into the next finer hole, and its field is upsampled (offsets doubled;
+   matches that land on an invalid source are redrawn at random) as the start of the next
+   level's search. The first completed level starts from a random field.
 
 Pixels outside the hole are never written: the result's valid pixels are the input's,
 bit for bit. All random draws come from numba's generator seeded from ``(seed, level,
@@ -56,7 +61,7 @@ __all__ = ["inpaint_patchmatch"]
 
 @dataclass(frozen=True)
 class _Level:
-    """One pyramid level: ``image`` float32 (h, w, 3) with hole pixels undefined, ``hole`` bool (h, w)."""
+    """One pyramid level: ``image`` float32 (h, w, 3) with hole pixels 0, ``hole`` bool (h, w)."""
 
     image: np.ndarray
     hole: np.ndarray
@@ -64,7 +69,7 @@ class _Level:
 
 @dataclass
 class _Field:
-    """A nearest-neighbour field: source centre (``source_y``, ``source_x``) int32 (h, w) of every target."""
+    """A nearest-neighbour field: source centre (``source_y``, ``source_x``, int64 (h, w)) and SSD of every target."""
 
     source_y: np.ndarray
     source_x: np.ndarray
@@ -75,7 +80,7 @@ class _Field:
 
 
 @njit(cache=True, inline="always")
-def _patch_ssd(image, target_y, target_x, source_y, source_x, radius, limit):  # type: ignore[no-untyped-def]
+def _patch_ssd(image: np.ndarray, target_y: int, target_x: int, source_y: int, source_x: int, radius: int, limit: float) -> float:
     """Sum of squared differences of the in-image part of a target patch and a source patch.
 
     Stops early (returning a value above ``limit``) once the partial sum exceeds ``limit``.
@@ -100,7 +105,10 @@ def _patch_ssd(image, target_y, target_x, source_y, source_x, radius, limit):  #
 
 
 @njit(cache=True)
-def _random_field(image, targets, sources, radius, field_y, field_x, field_d, seed):  # type: ignore[no-untyped-def]
+def _random_field(
+    image: np.ndarray, targets: np.ndarray, sources: np.ndarray, radius: int,
+    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, seed: int,
+) -> None:
     """Give every target a uniformly drawn source centre (flat index into ``sources``)."""
     np.random.seed(seed)
     width = image.shape[1]
@@ -114,7 +122,11 @@ def _random_field(image, targets, sources, radius, field_y, field_x, field_d, se
 
 
 @njit(cache=True)
-def _upsampled_field(image, targets, sources, source_ok, coarse_y, coarse_x, coarse_target, radius, field_y, field_x, field_d, seed):  # type: ignore[no-untyped-def]
+def _upsampled_field(
+    image: np.ndarray, targets: np.ndarray, sources: np.ndarray, source_ok: np.ndarray,
+    coarse_y: np.ndarray, coarse_x: np.ndarray, coarse_target: np.ndarray, radius: int,
+    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, seed: int,
+) -> None:
     """Start a field from the coarser level's: offsets doubled, invalid sources redrawn."""
     np.random.seed(seed)
     height, width = image.shape[0], image.shape[1]
@@ -135,7 +147,10 @@ def _upsampled_field(image, targets, sources, source_ok, coarse_y, coarse_x, coa
 
 
 @njit(cache=True, inline="always")
-def _try_candidate(image, ty, tx, sy, sx, radius, field_y, field_x, field_d):  # type: ignore[no-untyped-def]
+def _try_candidate(
+    image: np.ndarray, ty: int, tx: int, sy: int, sx: int, radius: int,
+    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray,
+) -> None:
     """Replace the target's match by source (sy, sx) when that patch is closer."""
     best = field_d[ty, tx]
     distance = _patch_ssd(image, ty, tx, sy, sx, radius, best)
@@ -146,7 +161,10 @@ def _try_candidate(image, ty, tx, sy, sx, radius, field_y, field_x, field_d):  #
 
 
 @njit(cache=True)
-def _patchmatch(image, targets, is_target, source_ok, radius, iterations, field_y, field_x, field_d, seed):  # type: ignore[no-untyped-def]
+def _patchmatch(
+    image: np.ndarray, targets: np.ndarray, is_target: np.ndarray, source_ok: np.ndarray, radius: int,
+    iterations: int, field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, seed: int,
+) -> None:
     """PatchMatch sweeps (propagation + random search) over the targets, in place on the field."""
     np.random.seed(seed)
     height, width = image.shape[0], image.shape[1]
@@ -184,7 +202,10 @@ def _patchmatch(image, targets, is_target, source_ok, radius, iterations, field_
 
 
 @njit(cache=True)
-def _vote(image, hole, targets, radius, field_y, field_x, field_d, sigma2):  # type: ignore[no-untyped-def]
+def _vote(
+    image: np.ndarray, hole: np.ndarray, targets: np.ndarray, radius: int,
+    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, sigma2: float,
+) -> None:
     """Set every hole pixel to the similarity-weighted mean of the source pixels voting for it."""
     height, width = image.shape[0], image.shape[1]
     total = np.zeros((height, width, 3), dtype=np.float64)
@@ -214,7 +235,7 @@ def _vote(image, hole, targets, radius, field_y, field_x, field_d, sigma2):  # t
 
 
 @njit(cache=True)
-def _mean_distances(targets, width, height, radius, field_d):  # type: ignore[no-untyped-def]
+def _mean_distances(targets: np.ndarray, width: int, height: int, radius: int, field_d: np.ndarray) -> np.ndarray:
     """Mean squared difference per compared pixel and channel of every target's match."""
     means = np.empty(targets.shape[0], dtype=np.float64)
     for k in range(targets.shape[0]):
@@ -243,7 +264,7 @@ def _halve(level: _Level) -> _Level:
 
 def _pyramid(image: np.ndarray, hole: np.ndarray, min_size: int) -> list[_Level]:
     """Levels from fine (index 0, the input) to coarse; shorter side never below ``min_size``."""
-    levels = [_Level(image=np.where(hole[..., None], np.float32(0.0), image), hole=hole)]
+    levels = [_Level(image=np.where(hole[..., None], np.float32(0.0), image), hole=np.ascontiguousarray(hole))]
     while min(levels[-1].hole.shape) // 2 >= min_size:
         levels.append(_halve(levels[-1]))
     return levels
