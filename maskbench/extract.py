@@ -484,17 +484,6 @@ def video_key(video: VideoSource, config: ExtractConfig) -> str:
     return f"{video.name}::{config.method}+{config.occlusion_method}"
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` → (K, N) with 1 ≤ K ≤ N; raises :class:`ConfigError` otherwise."""
-    parts = text.split("/")
-    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
-        raise ConfigError(f"--shard must look like K/N (e.g. 3/8), got {text!r}")
-    index, count = int(parts[0]), int(parts[1])
-    if not 1 <= index <= count:
-        raise ConfigError(f"--shard K/N needs 1 <= K <= N, got {text!r}")
-    return index, count
-
-
 def select_shard(videos: Sequence[VideoSource], shard: tuple[int, int]) -> list[VideoSource]:
     """The videos of shard K of N: those at sorted positions i with i mod N = K - 1.
 

@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from maskbench.errors import ConfigError
+
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
@@ -53,3 +55,19 @@ def map_ordered(
     with context.Pool(processes=workers) as pool:
         results = pool.imap(function, items, chunksize=chunksize)
         yield from progress(results, total=len(items), desc=desc, unit=unit)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` (1 ≤ K ≤ N) → (K, N), the part of a job array this process does.
+
+    ``None`` → (1, 1), all of the work. Raises :class:`ConfigError` for anything else.
+    """
+    if text is None:
+        return 1, 1
+    parts = text.split("/")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise ConfigError(f"--shard must look like K/N (e.g. 3/8), got {text!r}")
+    index, count = int(parts[0]), int(parts[1])
+    if not 1 <= index <= count:
+        raise ConfigError(f"--shard K/N needs 1 <= K <= N, got {text!r}")
+    return index, count

@@ -49,6 +49,7 @@ from maskbench.config import load_config
 from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import atomic_path, read_mask, write_image, write_text_atomic
 from maskbench.images import ImageFolder, load_evaluation_image, scan_images
+from maskbench.parallel import parse_shard
 from maskbench.metrics import InceptionFeatures, check_inception_available, composite, pair_statistics
 from maskbench.rng import item_rng
 from maskbench.testset import FOREIGN_THRESHOLD, TestMask, TestSet, read_testset
@@ -61,7 +62,6 @@ METRIC_COLUMNS: tuple[str, ...] = ("l1", "psnr", "ssim")
 GROUND_TRUTH = "gt"
 #: Name of the masked inputs in sample images.
 MASKED_INPUT = "input"
-_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -97,16 +97,6 @@ def load_score_config(
 ) -> ScoreConfig:
     """``configs/score.toml`` + a user's file + overrides (``None`` values are ignored)."""
     return load_config("score", ScoreConfig, user_file=config_file, overrides=overrides)
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"K/N"`` (1 ≤ K ≤ N) → (K, N); None → (1, 1), the whole split."""
-    if text is None:
-        return 1, 1
-    match = _SHARD.match(text)
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
-        raise ConfigError(f"--shard must be K/N with 1 <= K <= N (e.g. 2/4), got {text!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 # -- pairing ------------------------------------------------------------------------------------
@@ -740,7 +730,6 @@ __all__ = [
     "make_pairs",
     "model_key",
     "pairs_of_run",
-    "parse_shard",
     "score",
     "select_masks",
     "shard_pairs",

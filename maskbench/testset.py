@@ -23,9 +23,10 @@ number of workers gives the same bytes):
 4. accept when the result is in bin k and of class b, else try again (attempt a + 1).
 
 N masks need every hole pixel ≥ ``border_margin`` px from the edge. Strategy
-``"natural"`` drops the holes cut by the crop window, scales the rest into the interior
-and dilates only as far as the margin allows, so outlines stay natural; after
-``natural_tries`` failed attempts it falls back to ``"clear-band"``, which clears the
+``"natural"`` drops the holes that touch the source's frame (they were cut by it), rotates
+and flips the rest, scales it into the interior instead of cropping, and dilates only as far
+as the margin allows (``natural_max_dilation``), so outlines stay natural; after
+``natural_tries[k]`` failed attempts it falls back to ``"clear-band"``, which clears the
 border band as NVIDIA did (straight cut edges; ``cut_edges`` in the manifest).
 """
 
@@ -790,6 +791,52 @@ def _insufficient_message(
     )
 
 
+def _fill_slots(
+    context: _Context, staging: Path, done: dict[int, dict[str, Any]]
+) -> tuple[dict[int, dict[str, Any]], dict[tuple[int, int], int], dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    """Fill every slot not in ``done``, appending each finished row to ``rows.jsonl``.
+
+    Stops early once ``max_failed_slots`` slots found no mask (the split cannot be completed
+    with these settings, whatever the rest does).
+
+    Returns
+    -------
+    rows, tries, tried, failed
+        Manifest rows by index (``done`` included); per (k, b): attempts, slots processed by
+        this run, slots that found no mask.
+    """
+    config = context.config
+    rows = dict(done)
+    tries = {(k, b): 0 for k in range(N_RATIO_BINS) for b in range(len(BORDER_CLASSES))}
+    tried, failed = dict.fromkeys(tries, 0), {}
+    for row in done.values():
+        tries[(int(row["ratio_bin"]), BORDER_CLASSES.index(row["border"]))] += int(row["tries"])
+    todo = [
+        (k, b, j)
+        for k, b, j in _slots(config.per_bin)
+        if testset_index(k, BORDER_CLASSES[b], j, per_bin=config.per_bin) not in done
+    ]
+    results = map_ordered(
+        functools.partial(_fill_slot, context), todo, workers=config.workers, desc="build-testset", unit="mask", chunksize=8
+    )
+    with open(staging / "rows.jsonl", "a", encoding="utf-8") as rows_file:
+        try:
+            for (k, b, _), row, slot_tries in results:
+                tries[(k, b)] += slot_tries
+                tried[(k, b)] += 1
+                if row is None:
+                    failed[(k, b)] = failed.get((k, b), 0) + 1
+                    if sum(failed.values()) >= config.max_failed_slots:
+                        break
+                    continue
+                rows[int(row["index"])] = row
+                rows_file.write(json.dumps(row) + "\n")
+                rows_file.flush()
+        finally:
+            results.close()  # stops the worker pool when leaving early
+    return rows, tries, tried, failed
+
+
 def build_testset(
     store_path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -862,31 +909,7 @@ def build_testset(
     )
     settings = _build_settings(context)
     done = _prepare_staging(staging, settings)
-    rows = dict(done)
-    tries = {(k, b): 0 for k in range(N_RATIO_BINS) for b in range(len(BORDER_CLASSES))}
-    tried, failed = dict.fromkeys(tries, 0), {}
-    for row in done.values():
-        key = (int(row["ratio_bin"]), BORDER_CLASSES.index(row["border"]))
-        tries[key] += int(row["tries"])
-    todo = [slot for slot in _slots(config.per_bin) if testset_index(slot[0], BORDER_CLASSES[slot[1]], slot[2], per_bin=config.per_bin) not in done]
-    results = map_ordered(
-        functools.partial(_fill_slot, context), todo, workers=config.workers, desc="build-testset", unit="mask", chunksize=8
-    )
-    with open(staging / "rows.jsonl", "a", encoding="utf-8") as rows_file:
-        try:
-            for (k, b, _), row, slot_tries in results:
-                tries[(k, b)] += slot_tries
-                tried[(k, b)] += 1
-                if row is None:
-                    failed[(k, b)] = failed.get((k, b), 0) + 1
-                    if sum(failed.values()) >= config.max_failed_slots:
-                        break
-                    continue
-                rows[int(row["index"])] = row
-                rows_file.write(json.dumps(row) + "\n")
-                rows_file.flush()
-        finally:
-            results.close()
+    rows, tries, tried, failed = _fill_slots(context, staging, done)
     if failed:
         raise InsufficientMasksError(_insufficient_message(store_path, config.per_bin, tried, failed, config))
     _finish(staging, rows, settings, config)

@@ -23,9 +23,9 @@ from maskbench.extract import (
     extract_videos,
     hole_iou,
     merge_stores,
-    parse_shard,
     select_shard,
 )
+from maskbench.parallel import parse_shard
 from maskbench.store import MaskStore
 from maskbench.synthetic import (
     render_demo_clip,

@@ -137,3 +137,13 @@ def test_bad_input_raises_input_error(image, hole, options, message) -> None:
     with pytest.raises(InputError) as caught:
         inpaint_patchmatch(image, hole, **options)
     assert str(caught.value) == message
+
+
+def test_odd_non_square_image_and_non_contiguous_inputs() -> None:
+    truth = tiled_photo(128)[:75, :101]  # odd sides: the pyramid pads and crops back
+    hole = np.zeros((101, 75), dtype=bool).T  # a transposed (non-contiguous) view
+    hole[30:50, 40:70] = True
+    result = inpaint_patchmatch(with_garbage(truth, hole), hole)
+    assert result.shape == (75, 101, 3)
+    np.testing.assert_array_equal(result[~hole], truth[~hole])
+    assert hole_error(truth, result, hole) < 0.005

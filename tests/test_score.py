@@ -23,7 +23,8 @@ from maskbench.files import write_image, write_mask
 from maskbench.images import scan_images
 from maskbench.metrics import INCEPTION_WEIGHTS_FILE
 from maskbench.report import write_report
-from maskbench.score import bin_means, make_pairs, parse_shard, score, select_masks, shard_pairs
+from maskbench.parallel import parse_shard
+from maskbench.score import bin_means, make_pairs, score, select_masks, shard_pairs
 from maskbench.testset import read_testset
 
 SPEC = "test_score:mean_fill"

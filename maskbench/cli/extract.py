@@ -16,7 +16,8 @@ from maskbench.cli.common import (
     workers_option,
 )
 from maskbench.config import load_config
-from maskbench.extract import ExtractConfig, extract_videos, merge_stores, parse_shard
+from maskbench.extract import ExtractConfig, extract_videos, merge_stores
+from maskbench.parallel import parse_shard
 
 
 @click.command("extract")

@@ -27,7 +27,9 @@ Algorithm
    source patches of all targets covering it put there. A target's weight is
    ``exp(-d / (2 σ²))`` with ``d`` its mean squared difference per pixel and channel and
    ``σ²`` the ``vote_quantile`` quantile of ``d`` over all targets (Wexler et al.'s
-   similarity weight), so badly matched patches count less.
+   similarity weight), so badly matched patches count less. The default quantile 1 (the
+   largest ``d``) keeps every weight within [e^-1/2, 1]: a mild preference that averages
+   more and scored higher PSNR in our trials than sharper weights (quantile 0.75).
 5. **Coarse to fine.** After ``em_iterations`` E/M rounds the level's fill is upsampled
    (bilinear) into the next finer hole, and its field is upsampled (offsets doubled;
    matches that land on an invalid source are redrawn at random) as the start of the next
@@ -381,7 +383,7 @@ def inpaint_patchmatch(
     min_size: int = 16,
     min_sources: int = 64,
     min_source_fraction: float = 0.5,
-    vote_quantile: float = 0.75,
+    vote_quantile: float = 1.0,
 ) -> np.ndarray:
     """Fill the hole by multi-scale PatchMatch completion (Wexler et al. 2007, Barnes et al. 2009).
 
@@ -411,7 +413,8 @@ def inpaint_patchmatch(
         with few sources a coarse level would copy whatever few patches are left.
     vote_quantile : float, optional
         Quantile of the targets' patch distances used as σ² of the vote weights
-        ``exp(-d / (2 σ²))``; larger values weigh the patches more evenly.
+        ``exp(-d / (2 σ²))``; larger values weigh the patches more evenly (1: every
+        weight in [e^-1/2, 1]), smaller ones favour the best matches (sharper, noisier).
 
     Returns
     -------
