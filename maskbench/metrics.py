@@ -1,7 +1,7 @@
 """Image-quality metrics of inpainting: ℓ1, PSNR, SSIM, Inception Score and FID.
 
 Every metric compares the composite ``I_comp`` (the model's output with the non-hole pixels
-set to the ground truth, :func:`composite`) with the ground truth, over the whole RGB image,
+set to the ground truth, :func:`maskbench.compositing.composite`) with the ground truth, over the whole RGB image,
 values in [0, 1], one value per image. Per-bin figures are means of per-image values
 (ℓ1, PSNR, SSIM) or are computed on the bin's set of images (IS, FID).
 
@@ -64,7 +64,7 @@ INCEPTION_CLASSES: int = 1008
 INCEPTION_FEATURES: int = 2048
 
 
-# -- validation and composite ---------------------------------------------------------------
+# -- validation ---------------------------------------------------------------------------
 
 
 def check_pair_batch(output: torch.Tensor, target: torch.Tensor) -> None:
@@ -86,23 +86,6 @@ def check_pair_batch(output: torch.Tensor, target: torch.Tensor) -> None:
     radius = ssim_radius()
     if min(output.shape[-2:]) < 2 * radius + 1:
         raise InputError(f"images of {tuple(output.shape[-2:])} px are smaller than SSIM's {2 * radius + 1}-px window")
-
-
-def composite(output: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """``I_comp``: ``output`` inside the hole, ``target`` elsewhere (bit for bit).
-
-    Parameters
-    ----------
-    output, target : (B, 3, H, W) float torch.Tensor
-        Model output and ground truth.
-    hole : (B, 1, H, W) bool torch.Tensor
-        True = missing pixel.
-
-    Returns
-    -------
-    (B, 3, H, W) torch.Tensor
-    """
-    return torch.where(hole, output, target)
 
 
 # -- per-image sufficient statistics --------------------------------------------------------
@@ -157,7 +140,7 @@ def pair_statistics(output: torch.Tensor, target: torch.Tensor) -> PairStatistic
     Parameters
     ----------
     output, target : (B, C, H, W) float torch.Tensor
-        Values in [0, 1] (data range 1), any device; usually ``output`` is :func:`composite`.
+        Values in [0, 1] (data range 1), any device; usually ``output`` is :func:`maskbench.compositing.composite`.
 
     Returns
     -------

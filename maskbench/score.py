@@ -50,7 +50,8 @@ from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import atomic_path, read_mask, write_image, write_text_atomic
 from maskbench.images import ImageFolder, load_evaluation_image, scan_images
 from maskbench.parallel import parse_shard
-from maskbench.metrics import InceptionFeatures, check_inception_available, composite, pair_statistics
+from maskbench.compositing import composite
+from maskbench.metrics import InceptionFeatures, check_inception_available, pair_statistics
 from maskbench.rng import item_rng
 from maskbench.testset import FOREIGN_THRESHOLD, TestMask, TestSet, read_testset
 

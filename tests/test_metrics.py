@@ -10,11 +10,11 @@ import torch
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from maskbench.compositing import composite
 from maskbench.errors import InputError, MissingWeightsError
 from maskbench.metrics import (
     INCEPTION_WEIGHTS_FILE,
     check_inception_available,
-    composite,
     frechet_distance,
     inception_score,
     inception_score_of_logits,

@@ -180,9 +180,9 @@ def test_unknown_specs_and_missing_files_are_explained(tmp_path: Path) -> None:
 def test_wrong_inputs_are_explained(photo_and_hole) -> None:
     image, hole = photo_and_hole
     inpainter = load_inpainter("pconv:random", device="cpu")
-    with pytest.raises(InputError, match=r"expected a float32 image of shape \(H, W, 3\), got float64"):
+    with pytest.raises(InputError, match=r"expected a float32 RGB image of shape \(H, W, 3\), got float64"):
         inpainter(image.astype(np.float64), hole)
-    with pytest.raises(InputError, match=r"expected a bool numpy hole of shape \(32, 40\), got uint8"):
+    with pytest.raises(InputError, match=r"expected a bool hole of shape \(32, 40\) \(True = missing\), got uint8"):
         inpainter(image, hole.astype(np.uint8))
     with pytest.raises(InputError, match=r"expected a bool torch hole of shape \(1, 1, 32, 40\)"):
         inpainter(torch.from_numpy(image).permute(2, 0, 1)[None], torch.from_numpy(hole)[None])

@@ -21,37 +21,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from maskbench.compositing import check_image_and_hole, composite
 from maskbench.errors import InputError
 
-__all__ = ["check_image_and_hole", "composite", "inpaint_ns", "inpaint_telea"]
-
-
-def check_image_and_hole(image: Any, hole: Any) -> None:
-    """Raise :class:`~maskbench.errors.InputError` unless ``image`` and ``hole`` fit the contract.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        Expected float32, shape (H, W, 3), finite, values in [0, 1].
-    hole : numpy.ndarray
-        Expected bool, shape (H, W); True = missing pixel.
-    """
-    if not isinstance(image, np.ndarray) or image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3:
-        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise InputError(f"expected a float32 RGB image of shape (H, W, 3), got {got}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise InputError(f"expected a non-empty image, got shape {image.shape}")
-    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.shape != image.shape[:2]:
-        got = f"{hole.dtype} {hole.shape}" if isinstance(hole, np.ndarray) else type(hole).__name__
-        raise InputError(f"expected a bool hole of shape {image.shape[:2]} (True = missing), got {got}")
-    low, high = float(np.min(image)), float(np.max(image))
-    if not (0.0 <= low and high <= 1.0):
-        raise InputError(f"expected image values in [0, 1], got values in [{low:g}, {high:g}]")
-
-
-def composite(image: np.ndarray, fill: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``fill`` inside the hole, ``image`` elsewhere, float32 (H, W, 3) — valid pixels bit for bit."""
-    return np.where(hole[..., None], fill, image).astype(np.float32, copy=False)
+__all__ = ["inpaint_ns", "inpaint_telea"]
 
 
 def _cv2_fill(image: np.ndarray, hole: np.ndarray, radius: int, method: int) -> np.ndarray:
@@ -64,7 +37,7 @@ def _cv2_fill(image: np.ndarray, hole: np.ndarray, radius: int, method: int) -> 
         raise InputError("the hole covers the whole image; there is nothing to fill it from")
     image_u8 = np.rint(image * 255.0).astype(np.uint8)
     filled_u8 = cv2.inpaint(image_u8, hole.astype(np.uint8), float(radius), method)
-    return composite(image, filled_u8.astype(np.float32) / np.float32(255.0), hole)
+    return composite(filled_u8.astype(np.float32) / np.float32(255.0), image, hole)
 
 
 def inpaint_telea(image: np.ndarray, hole: np.ndarray, *, radius: int = 3) -> np.ndarray:

@@ -56,7 +56,8 @@ import numpy as np
 from numba import njit
 
 from maskbench.errors import InputError
-from maskbench.models.classical import check_image_and_hole, composite, inpaint_telea
+from maskbench.compositing import check_image_and_hole, composite
+from maskbench.models.classical import inpaint_telea
 
 __all__ = ["inpaint_patchmatch"]
 
@@ -465,4 +466,4 @@ def inpaint_patchmatch(
             estimate, level, coarser, patch_size=patch_size, seeds=seeds,
             patchmatch_iterations=patchmatch_iterations, vote_quantile=vote_quantile,
         )
-    return composite(image, np.clip(estimate, 0.0, 1.0), hole)
+    return composite(np.clip(estimate, 0.0, 1.0), image, hole)

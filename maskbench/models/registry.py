@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from maskbench.compositing import check_image_and_hole, check_image_and_hole_batch, composite
 from maskbench.errors import ConfigError, InputError
 
 Kind = Literal["torch", "cpu"]
@@ -98,10 +99,10 @@ class Inpainter:
 
     def __call__(self, image: np.ndarray | torch.Tensor, hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         if isinstance(image, np.ndarray):
-            _check_numpy_pair(image, hole)
+            check_image_and_hole(image, hole)
             return self._fill_numpy(image, hole)
         if isinstance(image, torch.Tensor):
-            _check_torch_pair(image, hole)
+            check_image_and_hole_batch(image, hole)
             return self._fill_torch(image, hole)
         raise InputError(f"image must be a numpy array or a torch tensor, got {type(image).__name__}")
 
@@ -154,7 +155,7 @@ class CpuInpainter(Inpainter):
         filled = np.asarray(self.function(image, hole))
         if filled.shape != image.shape:
             raise InputError(f"inpainter {self.spec!r} returned shape {filled.shape}, expected {image.shape}")
-        return np.where(hole[..., None], np.clip(filled.astype(np.float32), 0.0, 1.0), image)
+        return composite(np.clip(filled.astype(np.float32), 0.0, 1.0), image, hole)
 
     def _fill_torch(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         if image.shape[0] == 0:
@@ -212,7 +213,7 @@ class TorchInpainter(Inpainter):
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             raise InputError(f"model of {self.spec!r} returned {shape}, expected a tensor of shape {tuple(image.shape)}")
         filled = output.float().clamp(0.0, 1.0).to(image.device)
-        return torch.where(hole, filled, image)
+        return composite(filled, image, hole)
 
     def _fill_numpy(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
@@ -232,25 +233,6 @@ class _NamedInpainter(Inpainter):
 
     def __call__(self, image: np.ndarray | torch.Tensor, hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         return self.inner(image, hole)
-
-
-def _check_numpy_pair(image: np.ndarray, hole: Any) -> None:
-    if image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected a float32 image of shape (H, W, 3), got {image.dtype} {image.shape}")
-    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.shape != image.shape[:2]:
-        got = f"{hole.dtype} {hole.shape}" if isinstance(hole, np.ndarray) else type(hole).__name__
-        raise InputError(f"expected a bool numpy hole of shape {image.shape[:2]}, got {got}")
-
-
-def _check_torch_pair(image: torch.Tensor, hole: Any) -> None:
-    if image.dtype != torch.float32 or image.ndim != 4 or image.shape[1] != 3:
-        raise InputError(f"expected a float32 image of shape (B, 3, H, W), got {image.dtype} {tuple(image.shape)}")
-    expected = (image.shape[0], 1, *image.shape[2:])
-    if not isinstance(hole, torch.Tensor) or hole.dtype != torch.bool or tuple(hole.shape) != expected:
-        got = f"{hole.dtype} {tuple(hole.shape)}" if isinstance(hole, torch.Tensor) else type(hole).__name__
-        raise InputError(f"expected a bool torch hole of shape {expected}, got {got}")
-    if hole.device != image.device:
-        raise InputError(f"image is on {image.device} but hole is on {hole.device}; put both on one device")
 
 
 def _import_object(target: str) -> Any:
