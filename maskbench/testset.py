@@ -85,7 +85,7 @@ STRATEGIES: tuple[str, ...] = ("natural", "clear-band")
 #: Columns of ``manifest.csv``, in order.
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "index", "file", "ratio_bin", "bin_label", "border", "hole_ratio", "hole_pixels",
-    "min_border_dist", "source", "source_file", "source_frame", "strategy", "cut_edges",
+    "min_border_dist", "source", "sources", "source_file", "source_frame", "strategy", "cut_edges",
     "target_ratio", "tries", "angle", "crop_scale", "crop_top", "crop_left", "crop_side",
     "flip_horizontal", "flip_vertical", "placement_scale", "dilation",
 )  # fmt: skip
@@ -115,6 +115,8 @@ class TestsetConfig(AugmentConfig):
     max_dilation: float
     max_erosion: float
     source_ratio_factor: tuple[float, float]
+    combine_sources: tuple[int, int]
+    combine_fill: tuple[float, float]
     max_tries: int
     max_failed_slots: int
     preview_columns: int
@@ -139,6 +141,12 @@ class TestsetConfig(AugmentConfig):
         low, high = self.source_ratio_factor
         if not 0 <= low <= high:
             raise ConfigError(f"source_ratio_factor must be [low, high] with 0 <= low <= high, got {[low, high]}")
+        low, high = self.combine_sources
+        if not 1 <= low <= high:
+            raise ConfigError(f"combine_sources must be [low, high] with 1 <= low <= high, got {[low, high]}")
+        low, high = self.combine_fill
+        if not 0 < low <= high:
+            raise ConfigError(f"combine_fill must be [low, high] with 0 < low <= high, got {[low, high]}")
 
 
 def load_testset_config(
@@ -506,10 +514,17 @@ def _count_range(ratio_bin_index: int) -> tuple[int, int]:
 
 
 def _pick_source(sources: _Sources, target: float, factor: tuple[float, float], rng: np.random.Generator) -> int:
+    """A random store index whose hole ratio is in ``factor`` × ``target``.
+
+    When no mask is, one of the tenth of the masks nearest in ratio (so that a store of
+    small masks still offers its largest ones for a large target).
+    """
     begin = int(np.searchsorted(sources.ratios, factor[0] * target, side="left"))
     end = int(np.searchsorted(sources.ratios, factor[1] * target, side="right"))
     if end <= begin:
-        begin, end = 0, len(sources.order)
+        nearest = max(1, len(sources.order) // 10)
+        begin = min(max(0, begin - nearest // 2), len(sources.order) - nearest)
+        end = begin + nearest
     return int(sources.order[rng.integers(begin, end)])
 
 
@@ -602,22 +617,19 @@ def _natural_holes(
 
 
 def _place_inside(
-    holes: np.ndarray, rng: np.random.Generator, target: int, low: int, margin: int, config: TestsetConfig
-) -> tuple[np.ndarray, float] | None:
-    """Scale holes (their bounding box) into the interior, leaving room to dilate.
+    holes: np.ndarray, rng: np.random.Generator, target: float, margin: int, config: TestsetConfig
+) -> tuple[np.ndarray, float]:
+    """Scale holes (their bounding box) towards ``target`` hole pixels and place them inside.
 
-    A random padding p (≤ ``max_dilation``) is left on every side and a random share of the
-    target is reached by scaling, the rest by the dilation that follows. Returns the
-    512×512 canvas and the scale, or None when even dilating the placed box by p could not
-    reach ``low`` hole pixels (which saves the distance map of a hopeless try).
+    A random padding p (≤ ``natural_max_dilation``, ≤ a quarter of the interior) is left on
+    every side for the dilation that follows. Returns the 512×512 canvas and the scale.
     """
     rows, cols = np.flatnonzero(holes.any(axis=1)), np.flatnonzero(holes.any(axis=0))
     patch = holes[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     interior = MASK_SIZE - 2 * margin
     pad = rng.uniform(0.0, min(config.natural_max_dilation, interior / 4))
     room = interior - 2 * pad
-    fill_share = rng.uniform(0.6, 1.0)  # share of the target reached by scaling, the rest by dilation
-    scale = math.sqrt(fill_share * target / np.count_nonzero(patch))
+    scale = math.sqrt(target / np.count_nonzero(patch))
     # scale each side by at most `scale`, stretching the shorter one up to 1.5x more so that
     # elongated hole groups can fill the square interior too
     scale_y = min(scale * (1.5 if patch.shape[0] < patch.shape[1] else 1.0), room / patch.shape[0])
@@ -625,8 +637,6 @@ def _place_inside(
     scale_y, scale_x = min(scale_y, 1.5 * scale_x), min(scale_x, 1.5 * scale_y)
     height, width = (min(max(1, round(factor * side)), int(room)) for factor, side in zip((scale_y, scale_x), patch.shape))
     scale = math.sqrt(scale_y * scale_x)
-    if (height + 2 * pad) * (width + 2 * pad) < low:
-        return None
     scaled = resize(patch, (height, width))
     top = margin + round(pad) + int(rng.integers(0, int(room) - height + 1))
     left = margin + round(pad) + int(rng.integers(0, int(room) - width + 1))
@@ -636,6 +646,61 @@ def _place_inside(
 
 
 _BORDER_DISTANCE = border_distance_map((MASK_SIZE, MASK_SIZE))
+
+
+def _part(
+    source_hole: np.ndarray, rng: np.random.Generator, part_target: int, margin: int, method: str, config: TestsetConfig
+) -> tuple[np.ndarray, dict[str, float], float] | None:
+    """One augmented source on the 512×512 canvas: (holes, augmentation parameters, placement scale).
+
+    Natural N parts are the source's uncut holes scaled towards ``part_target`` hole pixels
+    and placed in the interior; the others are a random window of the source. None when a
+    natural source has no uncut hole.
+    """
+    if method != "natural":
+        window, parameters = random_window(source_hole, rng, config, size=MASK_SIZE)
+        return window, parameters, 1.0
+    natural = _natural_holes(source_hole, rng, config)
+    if natural is None:
+        return None
+    holes, parameters = natural
+    canvas, placement_scale = _place_inside(holes, rng, part_target, margin, config)
+    return canvas, parameters, placement_scale
+
+
+def _combine(
+    sources: _Sources, rng: np.random.Generator, target: int, margin: int, method: str, config: TestsetConfig
+) -> tuple[np.ndarray, list[int], dict[str, float], float] | None:
+    """The union of several augmented sources holding about a drawn share of ``target``.
+
+    Draws the number of sources n in ``combine_sources`` and the share s in
+    ``combine_fill``, picks each source near s·target / n hole pixels and adds augmented
+    sources until the union (its interior for clear-band) holds s·target pixels or n
+    sources were added. Returns (union, store indices, parameters and placement scale of
+    the first part), or None when no part had a hole.
+    """
+    count = int(rng.integers(config.combine_sources[0], config.combine_sources[1] + 1))
+    wanted = float(rng.uniform(*config.combine_fill)) * target
+    part_target = wanted / count
+    union = np.zeros((MASK_SIZE, MASK_SIZE), dtype=bool)
+    used: list[int] = []
+    first: tuple[dict[str, float], float] | None = None
+    counted = _BORDER_DISTANCE >= margin if method == "clear-band" else None
+    for _ in range(count):
+        source = _pick_source(sources, part_target / (MASK_SIZE * MASK_SIZE), config.source_ratio_factor, rng)
+        part = _part(sources.store[source], rng, part_target, margin, method, config)
+        if part is None:
+            continue
+        holes, parameters, placement_scale = part
+        union |= holes
+        used.append(source)
+        if first is None:
+            first = (parameters, placement_scale)
+        if np.count_nonzero(union if counted is None else union & counted) >= wanted:
+            break
+    if first is None:
+        return None
+    return union, used, *first
 
 
 def _attempt(
@@ -648,20 +713,11 @@ def _attempt(
     target_ratio = float(rng.uniform(float(RATIO_EDGES[ratio_bin_index]), float(RATIO_EDGES[ratio_bin_index + 1])))
     target = min(max(round(target_ratio * MASK_SIZE * MASK_SIZE), low), high)
     sources = _sources(context.store_path, context.fingerprint)
-    source = _pick_source(sources, target_ratio, config.source_ratio_factor, rng)
-    placement_scale = 1.0
+    combined = _combine(sources, rng, target, margin, method, config)
+    if combined is None:
+        return None
+    window, used, parameters, placement_scale = combined
     interior = _BORDER_DISTANCE >= margin
-    if method == "natural":
-        natural = _natural_holes(sources.store[source], rng, config)
-        if natural is None:
-            return None
-        holes, parameters = natural
-        placed = _place_inside(holes, rng, target, low, margin, config)
-        if placed is None:
-            return None
-        window, placement_scale = placed
-    else:
-        window, parameters = random_window(sources.store[source], rng, config, size=MASK_SIZE)
     if method == "clear-band":
         window = window & interior
     if not window.any():
@@ -683,9 +739,10 @@ def _attempt(
         "hole": hole,
         "hole_pixels": int(np.count_nonzero(hole)),
         "min_border_dist": distance,
-        "source": source,
-        "source_file": sources.files[source],
-        "source_frame": sources.frames[source],
+        "source": used[0],
+        "sources": ";".join(str(index) for index in used),
+        "source_file": sources.files[used[0]],
+        "source_frame": sources.frames[used[0]],
         "strategy": "border" if border == "B" else method,
         "cut_edges": bool(method == "clear-band" and (grown & ~interior).any()),
         "target_ratio": target / (MASK_SIZE * MASK_SIZE),
