@@ -170,12 +170,13 @@ def run_gpu(pairs: list[FlowPair], batch_pairs: int) -> tuple[Scores, float]:
 
 def throughput(size: int, batch_pairs: int, repeats: int = 3) -> float:
     """GPU forward+backward pairs per second of our TV-L1 on random frames (size × size)."""
-    frames = torch.rand((2 * batch_pairs, 3, size, size), device="cuda")
-    flow.estimate_batch(frames, frames.roll(batch_pairs, 0), device="cuda")
+    gpu = torch.device("cuda")
+    frames = torch.rand((2 * batch_pairs, 3, size, size), device=gpu)
+    flow.estimate_batch(frames, frames.roll(batch_pairs, 0), device=gpu)
     torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
-        flow.estimate_batch(frames, frames.roll(batch_pairs, 0), device="cuda")
+        flow.estimate_batch(frames, frames.roll(batch_pairs, 0), device=gpu)
     torch.cuda.synchronize()
     return repeats * batch_pairs / (time.perf_counter() - start)
 

@@ -214,6 +214,42 @@ def rotate(hole: np.ndarray, angle: float) -> np.ndarray:
     return rotated.astype(bool)
 
 
+def rotate_window(hole: np.ndarray, angle: float, top: int, left: int, side: int) -> np.ndarray:
+    """The square window ``rotate(hole, angle)[top:top+side, left:left+side]``, computed alone.
+
+    Samples only the window's pixels, which is several times faster than rotating the whole
+    mask when the window is smaller than the rotated canvas. The sampling positions are
+    those of :func:`rotate`; a pixel whose source position lies exactly halfway between two
+    pixels may round the other way (about one pixel in 10⁵), otherwise the two agree.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    angle : float
+        Degrees, as :func:`rotate`.
+    top, left, side : int
+        Window in the rotated canvas (:func:`rotated_shape`); it must lie inside it.
+
+    Returns
+    -------
+    (side, side) bool ndarray
+    """
+    _check_hole(hole)
+    height, width = hole.shape
+    new_height, new_width = rotated_shape(hole.shape, angle)
+    if not (1 <= side and 0 <= top <= new_height - side and 0 <= left <= new_width - side):
+        raise ValueError(f"window (top={top}, left={left}, side={side}) does not fit a {new_height}x{new_width} canvas")
+    if angle % 360 == 0:
+        return hole[top : top + side, left : left + side].copy()
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+    matrix[0, 2] += (new_width - width) / 2 - left
+    matrix[1, 2] += (new_height - height) / 2 - top
+    window = cv2.warpAffine(
+        hole.astype(np.uint8), matrix, (side, side), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return window.astype(bool)
+
+
 def resize(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a mask: nearest-neighbour when enlarging, area coverage ≥ ½ when shrinking.
 
@@ -279,14 +315,14 @@ def random_window(
     """
     _check_hole(hole)
     angle = float(rng.uniform(*config.rotation_degrees))
-    rotated = rotate(hole, angle)
+    canvas_shape = rotated_shape(hole.shape, angle)
     crop_scale = float(rng.uniform(*config.crop_scale))
-    side = max(1, min(round(crop_scale * min(hole.shape)), *rotated.shape))
-    top = int(rng.integers(0, rotated.shape[0] - side + 1))
-    left = int(rng.integers(0, rotated.shape[1] - side + 1))
+    side = max(1, min(round(crop_scale * min(hole.shape)), *canvas_shape))
+    top = int(rng.integers(0, canvas_shape[0] - side + 1))
+    left = int(rng.integers(0, canvas_shape[1] - side + 1))
     flip_horizontal = bool(rng.random() < config.flip_horizontal)
     flip_vertical = bool(rng.random() < config.flip_vertical)
-    window = crop_resize(rotated, top, left, side, size=size)
+    window = resize(rotate_window(hole, angle, top, left, side), (size, size))
     window = flip(window, horizontal=flip_horizontal, vertical=flip_vertical)
     parameters = {
         "angle": angle,

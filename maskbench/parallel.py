@@ -52,6 +52,11 @@ def map_ordered(
         yield from progress(map(function, items), total=len(items), desc=desc, unit=unit)
         return
     context = multiprocessing.get_context("forkserver")
+    # import the function's module once in the fork server, not again in every worker (only
+    # takes effect when this process has not started its fork server yet)
+    module = getattr(getattr(function, "func", function), "__module__", None)
+    if module and module != "__main__":
+        context.set_forkserver_preload([module])
     with context.Pool(processes=workers) as pool:
         results = pool.imap(function, items, chunksize=chunksize)
         yield from progress(results, total=len(items), desc=desc, unit=unit)

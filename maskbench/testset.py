@@ -505,6 +505,44 @@ def _sources(store_path: str, fingerprint: str) -> _Sources:
     )
 
 
+# Decoded sources are cached per worker, bit-packed (H·W/8 bytes each: 64 MiB for 2,048
+# masks of 512×512), because a mask combines several sources and a store read costs more
+# than the unpacking.
+_SOURCE_CACHE_SIZE = 2048
+
+
+@functools.lru_cache(maxsize=_SOURCE_CACHE_SIZE)
+def _packed_source(store_path: str, fingerprint: str, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+    hole = _sources(store_path, fingerprint).store[index]
+    return np.packbits(hole), hole.shape
+
+
+@functools.lru_cache(maxsize=_SOURCE_CACHE_SIZE)
+def _packed_uncut(store_path: str, fingerprint: str, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
+    uncut = _drop_cut_holes(_source_hole(store_path, fingerprint, index))
+    if not uncut.any():
+        return None
+    rows, cols = np.flatnonzero(uncut.any(axis=1)), np.flatnonzero(uncut.any(axis=0))
+    patch = uncut[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return np.packbits(patch), patch.shape
+
+
+def _unpack(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).view(bool)
+
+
+def _source_hole(store_path: str, fingerprint: str, index: int) -> np.ndarray:
+    """Stored mask ``index`` as an (H, W) bool hole array (cached)."""
+    return _unpack(*_packed_source(store_path, fingerprint, index))
+
+
+def _uncut_holes(store_path: str, fingerprint: str, index: int) -> np.ndarray | None:
+    """The holes of stored mask ``index`` that do not touch its frame, cut to their bounding
+    box (cached); None when every hole touches the frame (was cut by it)."""
+    packed = _packed_uncut(store_path, fingerprint, index)
+    return None if packed is None else _unpack(*packed)
+
+
 def _count_range(ratio_bin_index: int) -> tuple[int, int]:
     """Smallest and largest hole-pixel count of a 512×512 mask in a ratio bin."""
     total = MASK_SIZE * MASK_SIZE
@@ -597,20 +635,13 @@ def _drop_cut_holes(window: np.ndarray) -> np.ndarray:
 
 
 def _natural_holes(
-    source: np.ndarray, rng: np.random.Generator, config: TestsetConfig
-) -> tuple[np.ndarray, dict[str, float]] | None:
-    """The uncut holes of a source mask, randomly rotated and flipped (no crop).
-
-    Holes that touch the source's frame were cut by it and are dropped, so every hole left
-    has its natural outline. Returns None when none is left.
-    """
-    kept = _drop_cut_holes(source)
-    if not kept.any():
-        return None
+    uncut: np.ndarray, rng: np.random.Generator, config: TestsetConfig
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Uncut holes of a source (see :func:`_uncut_holes`), randomly rotated and flipped (no crop)."""
     angle = float(rng.uniform(*config.rotation_degrees))
     flip_horizontal = bool(rng.random() < config.flip_horizontal)
     flip_vertical = bool(rng.random() < config.flip_vertical)
-    holes = flip(rotate(kept, angle), horizontal=flip_horizontal, vertical=flip_vertical)
+    holes = flip(rotate(uncut, angle), horizontal=flip_horizontal, vertical=flip_vertical)
     no_crop = {"crop_scale": math.nan, "crop_top": math.nan, "crop_left": math.nan, "crop_side": math.nan}
     parameters = {"angle": angle, **no_crop, "flip_horizontal": float(flip_horizontal), "flip_vertical": float(flip_vertical)}
     return holes, parameters
@@ -649,7 +680,7 @@ _BORDER_DISTANCE = border_distance_map((MASK_SIZE, MASK_SIZE))
 
 
 def _part(
-    source_hole: np.ndarray, rng: np.random.Generator, part_target: int, margin: int, method: str, config: TestsetConfig
+    context: _Context, source: int, rng: np.random.Generator, part_target: float, method: str
 ) -> tuple[np.ndarray, dict[str, float], float] | None:
     """One augmented source on the 512×512 canvas: (holes, augmentation parameters, placement scale).
 
@@ -657,19 +688,21 @@ def _part(
     and placed in the interior; the others are a random window of the source. None when a
     natural source has no uncut hole.
     """
+    config = context.config
     if method != "natural":
-        window, parameters = random_window(source_hole, rng, config, size=MASK_SIZE)
+        hole = _source_hole(context.store_path, context.fingerprint, source)
+        window, parameters = random_window(hole, rng, config, size=MASK_SIZE)
         return window, parameters, 1.0
-    natural = _natural_holes(source_hole, rng, config)
-    if natural is None:
+    uncut = _uncut_holes(context.store_path, context.fingerprint, source)
+    if uncut is None:
         return None
-    holes, parameters = natural
-    canvas, placement_scale = _place_inside(holes, rng, part_target, margin, config)
+    holes, parameters = _natural_holes(uncut, rng, config)
+    canvas, placement_scale = _place_inside(holes, rng, part_target, config.border_margin, config)
     return canvas, parameters, placement_scale
 
 
 def _combine(
-    sources: _Sources, rng: np.random.Generator, target: int, margin: int, method: str, config: TestsetConfig
+    context: _Context, sources: _Sources, rng: np.random.Generator, target: int, method: str
 ) -> tuple[np.ndarray, list[int], dict[str, float], float] | None:
     """The union of several augmented sources holding about a drawn share of ``target``.
 
@@ -679,6 +712,7 @@ def _combine(
     sources were added. Returns (union, store indices, parameters and placement scale of
     the first part), or None when no part had a hole.
     """
+    config, margin = context.config, context.config.border_margin
     count = int(rng.integers(config.combine_sources[0], config.combine_sources[1] + 1))
     wanted = float(rng.uniform(*config.combine_fill)) * target
     part_target = wanted / count
@@ -688,7 +722,7 @@ def _combine(
     counted = _BORDER_DISTANCE >= margin if method == "clear-band" else None
     for _ in range(count):
         source = _pick_source(sources, part_target / (MASK_SIZE * MASK_SIZE), config.source_ratio_factor, rng)
-        part = _part(sources.store[source], rng, part_target, margin, method, config)
+        part = _part(context, source, rng, part_target, method)
         if part is None:
             continue
         holes, parameters, placement_scale = part
@@ -713,7 +747,7 @@ def _attempt(
     target_ratio = float(rng.uniform(float(RATIO_EDGES[ratio_bin_index]), float(RATIO_EDGES[ratio_bin_index + 1])))
     target = min(max(round(target_ratio * MASK_SIZE * MASK_SIZE), low), high)
     sources = _sources(context.store_path, context.fingerprint)
-    combined = _combine(sources, rng, target, margin, method, config)
+    combined = _combine(context, sources, rng, target, method)
     if combined is None:
         return None
     window, used, parameters, placement_scale = combined

@@ -17,6 +17,7 @@ from maskbench.augment import (
     load_augment_config,
     random_augment,
     rotate,
+    rotate_window,
     rotated_shape,
     signed_distance,
 )
@@ -41,6 +42,18 @@ def test_no_rotation_no_dilation_full_crop_is_the_identity(photo_hole):
     assert (parameters["crop_top"], parameters["crop_left"], parameters["crop_side"]) == (0.0, 0.0, 512.0)
     assert np.array_equal(rotate(photo_hole, 0.0), photo_hole)
     assert np.array_equal(crop_resize(photo_hole, 0, 0, 512, size=512), photo_hole)
+
+
+@pytest.mark.parametrize(("angle", "top", "left", "side"), [(0.0, 10, 20, 300), (90.0, 0, 50, 200), (33.0, 40, 90, 350), (-141.0, 100, 7, 256)])
+def test_rotate_window_is_the_window_of_the_whole_rotation(photo_hole, angle, top, left, side):
+    wide = photo_hole[:400, :]
+    whole = rotate(wide, angle)[top : top + side, left : left + side]
+    window = rotate_window(wide, angle, top, left, side)
+    assert window.shape == (side, side)
+    differ = np.count_nonzero(window != whole)
+    assert differ == 0 if angle % 90 == 0 else differ <= side * side // 10_000  # halfway ties only
+    with pytest.raises(ValueError, match="does not fit"):
+        rotate_window(wide, angle, top, left, 2000)
 
 
 def test_rotation_by_right_angles_is_exact(photo_hole):

@@ -159,7 +159,7 @@ def test_compiled_and_eager_iterations_agree(translated: FlowPair) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cpu_and_cuda_agree(deformed: FlowPair) -> None:
     on_cpu = flow.estimate(deformed.frame0, deformed.frame1, device="cpu")
-    on_gpu = flow.estimate(deformed.frame0, deformed.frame1, device="cuda")
+    on_gpu = flow.estimate(deformed.frame0, deformed.frame1, device=torch.device("cuda"))
     difference = np.abs(on_cpu - on_gpu)
     assert np.percentile(difference, 99) < 0.02
     assert difference.mean() < 0.005

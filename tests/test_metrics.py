@@ -12,6 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from maskbench.compositing import composite
 from maskbench.errors import InputError, MissingWeightsError
+from maskbench import metrics
 from maskbench.metrics import (
     INCEPTION_WEIGHTS_FILE,
     check_inception_available,
@@ -19,6 +20,7 @@ from maskbench.metrics import (
     inception_score,
     inception_score_of_logits,
     pair_statistics,
+    ssim_map_valid,
 )
 
 SSIM_SETTINGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1)
@@ -71,6 +73,27 @@ def test_a_batch_gives_each_image_its_own_values() -> None:
         np.testing.assert_allclose(batch.ssim[k], single.ssim[0], atol=1e-9)
         np.testing.assert_allclose(batch.l1[k], single.l1[0], atol=1e-12)
     assert len({round(value, 6) for value in batch.ssim}) == 3
+
+
+def test_ssim_map_equals_scikit_images_map_inside_the_border() -> None:
+    truth = _photo("coffee")
+    output = _distortions(truth)[1]
+    _, expected = structural_similarity(truth.astype(np.float64), output.astype(np.float64), full=True, **SSIM_SETTINGS)
+    ssim = ssim_map_valid(_tensor(output), _tensor(truth))[0].permute(1, 2, 0).numpy()
+    assert ssim.shape == (256 - 10, 320 - 10, 3)
+    np.testing.assert_allclose(ssim, expected[5:-5, 5:-5], atol=2e-5)
+
+
+def test_chunks_of_several_planes_give_the_values_of_one_plane_at_a_time(monkeypatch) -> None:
+    """The GPU's chunking (several planes per step, a shorter last chunk) on the CPU."""
+    truths = [_photo(name) for name in ("astronaut", "coffee", "chelsea")]
+    outputs = [_distortions(truth)[k] for k, truth in enumerate(truths)]
+    monkeypatch.setitem(metrics.PLANES_PER_CHUNK, "cpu", 1)
+    one_plane = pair_statistics(_tensor(*outputs), _tensor(*truths))
+    monkeypatch.setitem(metrics.PLANES_PER_CHUNK, "cpu", 4)  # 9 planes: chunks of 4, 4 and 1
+    four_planes = pair_statistics(_tensor(*outputs), _tensor(*truths))
+    np.testing.assert_allclose(four_planes.ssim, one_plane.ssim, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(four_planes.psnr, one_plane.psnr, rtol=0, atol=1e-9)
 
 
 def test_identical_images_give_ssim_one_and_infinite_psnr() -> None:
@@ -169,7 +192,7 @@ def test_cpu_and_gpu_give_the_same_metrics() -> None:
     truths = [_photo(name) for name in ("astronaut", "coffee")]
     outputs = [_distortions(truth)[3] for truth in truths]
     on_cpu = pair_statistics(_tensor(*outputs), _tensor(*truths))
-    on_gpu = pair_statistics(_tensor(*outputs).cuda(), _tensor(*truths).cuda())
+    on_gpu = pair_statistics(_tensor(*outputs).to(torch.device("cuda")), _tensor(*truths).to(torch.device("cuda")))
     np.testing.assert_allclose(on_gpu.ssim, on_cpu.ssim, atol=1e-6)
     np.testing.assert_allclose(on_gpu.psnr, on_cpu.psnr, atol=1e-6)
     np.testing.assert_allclose(on_gpu.l1, on_cpu.l1, atol=1e-8)

@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -138,6 +139,30 @@ def test_existing_output_and_missing_store_give_the_promised_messages(split, sto
     user.write_text("per_bim = 3\n")
     with pytest.raises(ConfigError, match="unknown key 'per_bim'.*did you mean 'per_bin'"):
         build_testset(store_path, tmp_path / "x", config_file=user)
+
+
+def test_a_store_of_only_small_masks_fills_every_bin_by_combining_sources(tmp_path):
+    rng = np.random.default_rng(3)
+    holes = []
+    for _ in range(12):
+        hole = np.zeros((320, 320), dtype=np.uint8)
+        for _ in range(3):  # a few thin streaks, as small occlusion masks from a short video
+            start, end = rng.integers(20, 300, size=2), rng.integers(20, 300, size=2)
+            cv2.line(hole, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), 1, thickness=3)
+        holes.append(hole.astype(bool))
+    store = MaskStore.create(tmp_path / "small")
+    store.append(holes, sources=[f"streak{i}" for i in range(12)], frames=list(range(12)))
+    assert store.hole_ratios().max() <= 0.05
+    summary = build_testset(tmp_path / "small", tmp_path / "split", per_bin=2, seed=4, workers=1)
+    assert all(stats.filled == 2 for stats in summary.bins)
+    rows = read_manifest(tmp_path / "split")
+    for row in rows:
+        hole = read_mask(tmp_path / "split" / row["file"])
+        k, border, _ = bins.testset_position(int(row["index"]), per_bin=2)
+        assert (bins.ratio_bin(hole), bins.border_class(hole, margin=50)) == (k, border)
+        used = [int(index) for index in row["sources"].split(";")]
+        assert used[0] == int(row["source"]) and all(0 <= index < 12 for index in used)
+    assert max(len(row["sources"].split(";")) for row in rows if row["ratio_bin"] == "5") > 1
 
 
 def test_a_store_that_cannot_fill_the_large_bins_is_named(tmp_path):

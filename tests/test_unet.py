@@ -166,8 +166,9 @@ def test_wrong_input_shape_is_explained() -> None:
 @pytest.mark.parametrize("network_class", [PConvUNet, ConvUNet])
 def test_bf16_channels_last_on_cuda_matches_fp32(network_class: type[nn.Module]) -> None:
     image, valid_mask = _hole_batch(512)
-    network = network_class().eval().cuda()
-    image, valid_mask = image.cuda(), valid_mask.cuda()
+    gpu = torch.device("cuda")
+    network = network_class().eval().to(gpu)
+    image, valid_mask = image.to(gpu), valid_mask.to(gpu)
     with torch.no_grad():
         reference = network(image, valid_mask)
         network.to(memory_format=torch.channels_last)
