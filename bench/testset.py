@@ -55,16 +55,27 @@ def _rejection_slot(store_path: str, cap: int, seed: int, slot: tuple[int, int, 
     return slot, cap, False
 
 
-def cpu_probe(store_path: Path, out: Path, per_bin: int, workers: int, total: int) -> str:
-    """CPU time per mask of a single-process build, which contention on a shared machine
-    inflates far less than wall time; extrapolated to ``total`` masks on ``workers`` idle cores."""
+def _probe_build(store_path: Path, out: Path, per_bin: int) -> float:
+    """CPU seconds per mask of a single-process build (run inside a pool worker)."""
     start = time.process_time()
     build_testset(store_path, out, per_bin=per_bin, seed=0, workers=1, overwrite=True)
-    per_mask = (time.process_time() - start) / (12 * per_bin)
+    return (time.process_time() - start) / (12 * per_bin)
+
+
+def cpu_probe(store_path: Path, out: Path, per_bin: int, workers: int, total: int) -> str:
+    """CPU time per mask of a single-process build, which contention on a shared machine
+    inflates far less than wall time; extrapolated to ``total`` masks on ``workers`` idle cores.
+
+    The build runs inside one pool worker of :func:`maskbench.parallel.map_ordered`, so it
+    has the workers' settings (one OpenCV thread, the heap tuning).
+    """
+    probe = functools.partial(_probe_build, store_path, out)
+    (per_mask,) = map_ordered(probe, [per_bin], workers=2, desc="cpu probe", unit="build")
     return (
-        f"CPU probe: a single-process build of {12 * per_bin} masks took {1000 * per_mask:.1f} ms CPU per "
-        f"mask (sampling, PNG writing, manifest and preview included), i.e. about "
-        f"{per_mask * total / workers:.0f} s for {total} masks on {workers} otherwise idle cores."
+        f"CPU probe: a single-process build of {12 * per_bin} masks in a pool worker took "
+        f"{1000 * per_mask:.1f} ms CPU per mask (sampling, PNG writing, manifest and preview "
+        f"included), i.e. about {per_mask * total / workers:.0f} s for {total} masks on {workers} "
+        f"otherwise idle cores (load average now {os.getloadavg()[0]:.1f})."
     )
 
 
@@ -88,7 +99,8 @@ def run(args: argparse.Namespace) -> str:
         "",
         f"## Steered sampler (build-testset, per_bin {args.per_bin}, {total} masks, {args.workers} workers)",
         "",
-        f"Wall time {wall:.1f} s ({total / wall:.0f} masks/s). Every bin full.",
+        f"Wall time {wall:.1f} s ({total / wall:.0f} masks/s), load average at the end "
+        f"{os.getloadavg()[0]:.1f}. Every bin full.",
         "",
         summary.table(),
     ]

@@ -34,6 +34,7 @@ import hashlib
 import importlib.util
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +152,8 @@ def pair_statistics(output: torch.Tensor, target: torch.Tensor) -> PairStatistic
     -----
     The work goes image plane by image plane (one channel of one image) on the CPU, so that
     the plane, its five moment maps and their filtered copies stay in the cache while every
-    sum is taken; see :func:`_ssim_map_chunks`. The sums are accumulated in float64.
+    sum is taken; see :func:`_ssim_map_chunks` and :func:`_plane_threads`. The sums are
+    accumulated in float64.
     """
     check_pair_batch(output, target)
     batch, channels, height, width = output.shape
@@ -159,11 +161,12 @@ def pair_statistics(output: torch.Tensor, target: torch.Tensor) -> PairStatistic
     target_planes = target.float().reshape(batch * channels, height, width)
     # per plane: Σ|d|, Σd² and Σ SSIM; summed over the channels of each image at the end
     plane_sums = torch.empty((3, batch * channels), dtype=torch.float64, device=output.device)
-    for planes, ssim_map in _ssim_map_chunks(output_planes, target_planes):
-        difference = output_planes[planes] - target_planes[planes]
-        plane_sums[1, planes] = difference.square().sum(dim=(1, 2), dtype=torch.float64)
-        plane_sums[0, planes] = difference.abs_().sum(dim=(1, 2), dtype=torch.float64)
-        plane_sums[2, planes] = ssim_map.sum(dim=(1, 2), dtype=torch.float64)
+    with _plane_threads(output.device):
+        for planes, ssim_map in _ssim_map_chunks(output_planes, target_planes):
+            difference = output_planes[planes] - target_planes[planes]
+            plane_sums[1, planes] = difference.square().sum(dim=(1, 2), dtype=torch.float64)
+            plane_sums[0, planes] = difference.abs_().sum(dim=(1, 2), dtype=torch.float64)
+            plane_sums[2, planes] = ssim_map.sum(dim=(1, 2), dtype=torch.float64)
     abs_error_sum, squared_error_sum, ssim_sum = plane_sums.view(3, batch, channels).sum(dim=2).cpu().numpy()
     radius = ssim_radius()
     return PairStatistics(
@@ -186,6 +189,26 @@ PLANES_PER_CHUNK: dict[str, int] = {"cpu": 1}
 PLANES_PER_CHUNK_DEFAULT: int = 48
 
 
+@contextmanager
+def _plane_threads(device: torch.device) -> Iterator[None]:
+    """Run the block with one intra-op torch thread on the CPU (the previous count is restored).
+
+    The plane-by-plane steps are small (one 512×512 plane is 0.26 M values): splitting each of
+    them between threads gains little, and on a loaded machine every step waits for the
+    slowest thread. Note that torch's thread count is process-wide, so torch work in other
+    Python threads runs with one thread meanwhile.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def ssim_radius(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE) -> int:
     """Radius of the Gaussian window as scipy.ndimage computes it: ``int(truncate·σ + 0.5)``."""
     return int(truncate * sigma + 0.5)
@@ -199,7 +222,9 @@ def gaussian_kernel1d(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE
     return taps / taps.sum()
 
 
-def _gaussian_valid_along(maps: torch.Tensor, taps: list[float], dim: int, *, out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+def _gaussian_valid_along(
+    maps: torch.Tensor, taps: list[float], dim: int, *, out: torch.Tensor, scratch: torch.Tensor
+) -> torch.Tensor:
     """Unpadded ('valid') filtering of ``maps`` along ``dim`` with a symmetric kernel.
 
     Parameters
@@ -271,24 +296,25 @@ def _ssim_map_chunks(output_planes: torch.Tensor, target_planes: torch.Tensor) -
     chunk = min(count, PLANES_PER_CHUNK.get(output_planes.device.type, PLANES_PER_CHUNK_DEFAULT))
     inner_height, inner_width = height - 2 * radius, width - 2 * radius
     workspace = dict(dtype=torch.float32, device=output_planes.device)
-    moments = torch.empty((5, chunk, height, width), **workspace)
-    columns = torch.empty((5, chunk, inner_height, width), **workspace)
-    columns_scratch = torch.empty_like(columns)
+    maps = torch.empty((5, chunk, height, width), **workspace)
+    vertical = torch.empty((5, chunk, inner_height, width), **workspace)
+    vertical_scratch = torch.empty_like(vertical)
     filtered = torch.empty((5, chunk, inner_height, inner_width), **workspace)
     filtered_scratch = torch.empty_like(filtered)
     for start in range(0, count, chunk):
         planes = slice(start, min(start + chunk, count))
         size = planes.stop - planes.start
         shift = target_planes[planes].mean(dim=(1, 2), keepdim=True)
-        x, y, xx, yy, xy = moments[:, :size]
+        x, y, xx, yy, xy = maps[:, :size]
         torch.sub(output_planes[planes], shift, out=x)
         torch.sub(target_planes[planes], shift, out=y)
         torch.mul(x, x, out=xx)
         torch.mul(y, y, out=yy)
         torch.mul(x, y, out=xy)
-        by_rows = _gaussian_valid_along(moments[:, :size], taps, 2, out=columns[:, :size], scratch=columns_scratch[:, :size])
+        # filtered along the height (dim 2), then along the width (dim 3)
+        _gaussian_valid_along(maps[:, :size], taps, 2, out=vertical[:, :size], scratch=vertical_scratch[:, :size])
         mean_x, mean_y, xx, yy, xy = _gaussian_valid_along(
-            by_rows, taps, 3, out=filtered[:, :size], scratch=filtered_scratch[:, :size]
+            vertical[:, :size], taps, 3, out=filtered[:, :size], scratch=filtered_scratch[:, :size]
         )
         product = torch.mul(mean_x, mean_y, out=filtered_scratch[0, :size])
         # 2·cov + c2 and var_x + var_y + c2, then the means shifted back
@@ -322,8 +348,9 @@ def ssim_map_valid(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     )
     output_planes = output.float().reshape(batch * channels, height, width)
     target_planes = target.float().reshape(batch * channels, height, width)
-    for planes, ssim_map in _ssim_map_chunks(output_planes, target_planes):
-        result[planes] = ssim_map
+    with _plane_threads(output.device):
+        for planes, ssim_map in _ssim_map_chunks(output_planes, target_planes):
+            result[planes] = ssim_map
     return result.view(batch, channels, height - 2 * radius, width - 2 * radius)
 
 

@@ -81,7 +81,9 @@ def test_ssim_map_equals_scikit_images_map_inside_the_border() -> None:
     _, expected = structural_similarity(truth.astype(np.float64), output.astype(np.float64), full=True, **SSIM_SETTINGS)
     ssim = ssim_map_valid(_tensor(output), _tensor(truth))[0].permute(1, 2, 0).numpy()
     assert ssim.shape == (256 - 10, 320 - 10, 3)
-    np.testing.assert_allclose(ssim, expected[5:-5, 5:-5], atol=2e-5)
+    # float32 moments leave ~2e-4 per pixel on smooth regions; the mean is far closer
+    np.testing.assert_allclose(ssim, expected[5:-5, 5:-5], rtol=0, atol=5e-4)
+    assert abs(ssim.mean(dtype=np.float64) - expected[5:-5, 5:-5].mean()) < 1e-6
 
 
 def test_chunks_of_several_planes_give_the_values_of_one_plane_at_a_time(monkeypatch) -> None:
@@ -92,8 +94,21 @@ def test_chunks_of_several_planes_give_the_values_of_one_plane_at_a_time(monkeyp
     one_plane = pair_statistics(_tensor(*outputs), _tensor(*truths))
     monkeypatch.setitem(metrics.PLANES_PER_CHUNK, "cpu", 4)  # 9 planes: chunks of 4, 4 and 1
     four_planes = pair_statistics(_tensor(*outputs), _tensor(*truths))
-    np.testing.assert_allclose(four_planes.ssim, one_plane.ssim, rtol=0, atol=1e-9)
+    # equal up to float32 rounding (the planes' mean shift is reduced in a different order)
+    np.testing.assert_allclose(four_planes.ssim, one_plane.ssim, rtol=0, atol=1e-6)
     np.testing.assert_allclose(four_planes.psnr, one_plane.psnr, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(four_planes.l1, one_plane.l1, rtol=0, atol=1e-12)
+
+
+def test_the_torch_thread_count_is_restored() -> None:
+    """The CPU path runs its plane-by-plane steps with one thread and then restores the count."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        pair_statistics(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_identical_images_give_ssim_one_and_infinite_psnr() -> None:
