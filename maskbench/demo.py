@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from skimage import data
 
+from maskbench.cli.common import reports_user_errors
 from maskbench.config import load_config
+from maskbench.errors import OutputExistsError
 from maskbench.extract import ExtractConfig, extract_videos
 from maskbench.files import write_image
 from maskbench.score import score
@@ -44,10 +46,23 @@ def write_demo_images(folder: Path) -> list[Path]:
     return paths
 
 
+#: File that marks a folder as the output of this demo, so that a rerun may replace it.
+DEMO_MARKER = "maskbench-demo.txt"
+
+
+def _replace_earlier_demo(out_dir: Path) -> None:
+    """Remove an earlier demo's folder; refuse any other existing, non-empty folder."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / DEMO_MARKER).is_file():
+            raise OutputExistsError(f"{out_dir} exists and is not a maskbench demo folder; choose another --out")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / DEMO_MARKER).write_text("Made by 'python -m maskbench.demo'; a rerun replaces this folder.\n")
+
+
 def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...], flow_method: str) -> Path:
     """Run the four steps into ``out_dir``; return the folder of the results."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    _replace_earlier_demo(out_dir)
     videos = out_dir / "videos"
     click.echo(f"[1/4] writing a {frames}-frame demo video to {videos}")
     write_demo_video(videos / "demo.mp4", frames=frames, seed=0)
@@ -79,6 +94,7 @@ def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...
     default=None,
     help="Flow of the extract step; default: tvl1 with a GPU, OpenCV's dis on the CPU (fast).",
 )
+@reports_user_errors
 def main(out_dir: Path, per_bin: int, frames: int, flow_method: str | None) -> None:
     """Run extract → build-testset → score on generated data and print where the results are."""
     if flow_method is None:

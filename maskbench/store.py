@@ -352,18 +352,3 @@ class MaskStore:
                 shard_file.attrs["group"] = group
         self.refresh()
         return range(start, start + count)
-
-    def extend_from(self, other: MaskStore) -> range:
-        """Append every mask of ``other`` (shard by shard, provenance kept); for merging."""
-        start = len(self)
-        for shard in other._shards:
-            indices = range(shard.start, shard.start + shard.count)
-            records = [other.record(i) for i in indices]
-            self.append(
-                [other[i] for i in indices],
-                sources=[r.source for r in records],
-                frames=[r.frame for r in records],
-                extras=[r.extra for r in records],
-                group=shard.group,
-            )
-        return range(start, len(self))

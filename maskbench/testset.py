@@ -55,12 +55,10 @@ from maskbench import __version__
 from maskbench.augment import (
     MASK_SIZE,
     AugmentConfig,
-    distance_to_hole,
     flip,
     random_window,
     resize,
     rotate,
-    signed_distance,
 )
 from maskbench.bins import (
     BIN_LABELS,
@@ -84,6 +82,7 @@ from maskbench.store import MaskStore, is_store
 
 Strategy = Literal["natural", "clear-band"]
 STRATEGIES: tuple[str, ...] = ("natural", "clear-band")
+SteerDistance = Literal["exact", "chamfer"]
 
 #: Columns of ``manifest.csv``, in order.
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -120,6 +119,7 @@ class TestsetConfig(AugmentConfig):
     source_ratio_factor: tuple[float, float]
     combine_sources: tuple[int, int]
     combine_fill: tuple[float, float]
+    steer_distance: SteerDistance
     max_tries: int
     max_failed_slots: int
     preview_columns: int
@@ -147,6 +147,8 @@ class TestsetConfig(AugmentConfig):
         low, high = self.combine_sources
         if not 1 <= low <= high:
             raise ConfigError(f"combine_sources must be [low, high] with 1 <= low <= high, got {[low, high]}")
+        if self.steer_distance not in _DISTANCE_MASKS:
+            raise ConfigError(f"steer_distance must be one of {sorted(_DISTANCE_MASKS)}, got {self.steer_distance!r}")
         low, high = self.combine_fill
         if not 0 < low <= high:
             raise ConfigError(f"combine_fill must be [low, high] with 0 < low <= high, got {[low, high]}")
@@ -570,7 +572,8 @@ def _pick_source(sources: _Sources, target: float, factor: tuple[float, float], 
 
 
 def _squared_levels(distance: np.ndarray) -> np.ndarray:
-    """Signed squared distances as int32, rounded (exact for the Euclidean transform).
+    """Signed squared distances as int32, rounded (exact for the Euclidean transform, whose
+    squared distances are integers; chamfer distances whose squares round alike share a level).
 
     Monotone in the distance; |levels| ≤ 2·512², well inside int32.
     """
@@ -579,15 +582,29 @@ def _squared_levels(distance: np.ndarray) -> np.ndarray:
     return squared.astype(np.int32)
 
 
-def _window_levels(window: np.ndarray, *, erode: bool) -> np.ndarray:
-    """Signed squared distances of a window; without ``erode`` hole pixels get 0.
+#: OpenCV distance-transform masks of ``steer_distance``: exact Euclidean, or the 5×5
+#: chamfer approximation (about 4× faster, distances within a few % of the Euclidean ones).
+_DISTANCE_MASKS = {"exact": cv2.DIST_MASK_PRECISE, "chamfer": cv2.DIST_MASK_5}
+
+
+def _distance_outside(hole: np.ndarray, steer_distance: SteerDistance) -> np.ndarray:
+    """(512, 512) float32: distance of every pixel to the nearest hole pixel (0 on holes)."""
+    return cv2.distanceTransform((~hole).view(np.uint8), cv2.DIST_L2, _DISTANCE_MASKS[steer_distance])
+
+
+def _window_levels(window: np.ndarray, *, erode: bool, steer_distance: SteerDistance) -> np.ndarray:
+    """Signed squared distances of a window (see :func:`_squared_levels`); without ``erode``
+    hole pixels get 0.
 
     Dilation alone needs only the distance outside the holes (0 on them), which halves the
-    work: then ``levels <= t`` is the window dilated by √t for every t ≥ 0.
+    work: then ``levels <= t`` is the window dilated by √t for every t ≥ 0. ``window`` has at
+    least one hole pixel (and, with ``erode``, at least one valid pixel).
     """
+    outside = _distance_outside(window, steer_distance)
     if erode:
-        return _squared_levels(signed_distance(window))
-    squared = np.square(distance_to_hole(window))
+        inside = _distance_outside(~window, steer_distance)
+        return _squared_levels(np.where(window, -inside, outside))
+    squared = np.square(outside)
     squared += np.float32(0.5)
     return squared.astype(np.int32)
 
@@ -770,7 +787,7 @@ def _attempt(
         window = window & interior
     if not window.any():
         return None
-    levels = _window_levels(window, erode=np.count_nonzero(window) > target)
+    levels = _window_levels(window, erode=np.count_nonzero(window) > target, steer_distance=config.steer_distance)
     lowest, highest = _level_limits(config)
     if method == "natural":
         highest = min(math.floor(config.natural_max_dilation**2), int(levels[~interior].min()) - 1)  # out of the band

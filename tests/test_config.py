@@ -37,7 +37,7 @@ def test_build_converts_toml_types():
     [
         ({**VALID, "cuont": 1}, "unknown key 'cuont' in t; did you mean 'count'"),
         ({k: v for k, v in VALID.items() if k != "mode"}, "lacks the key"),
-        ({**VALID, "mode": "c"}, "key 'mode' in t must be"),
+        ({**VALID, "mode": "c"}, "key 'mode' in t must be one of 'a', 'b', got 'c'"),
         ({**VALID, "count": 1.5}, "key 'count' in t must be int"),
         ({**VALID, "count": True}, "key 'count' in t must be int"),
         ({**VALID, "radius_range": [1, 2, 3]}, "key 'radius_range'"),

@@ -135,6 +135,13 @@ def test_existing_output_and_missing_store_give_the_promised_messages(split, sto
         build_testset(store_path, out, per_bin=PER_BIN, seed=11, workers=1)
     with pytest.raises(InputError, match="is not a mask store .*maskbench generate"):
         build_testset(tmp_path / "nowhere", tmp_path / "x", per_bin=1, workers=1)
+    for bad, message in [
+        ("combine_sources = [0, 2]", r"combine_sources must be \[low, high\] with 1 <= low <= high, got \[0, 2\]"),
+        ('steer_distance = "manhattan"', r"'steer_distance' .*got 'manhattan'"),
+    ]:
+        (tmp_path / "bad.toml").write_text(bad + "\n")
+        with pytest.raises(ConfigError, match=message):
+            build_testset(store_path, tmp_path / "x", config_file=tmp_path / "bad.toml")
     user = tmp_path / "bad.toml"
     user.write_text("per_bim = 3\n")
     with pytest.raises(ConfigError, match="unknown key 'per_bim'.*did you mean 'per_bin'"):
