@@ -666,7 +666,7 @@ def extract_videos(
     total = sum(frame_count(video) for video in todo)
     with tqdm(total=total, desc="extract", unit="frame", disable=not show_progress, dynamic_ncols=True) as bar:
         for video, result in zip(todo, _results_in_order(todo, config, torch_device, bar)):
-            if len(result.holes):
+            if len(result.holes) or result.error is None:  # a readable video without masks is done too
                 output.append(
                     result.holes,
                     sources=[video.name] * len(result.holes),
@@ -684,7 +684,7 @@ def extract_videos(
                 bar.total += result.frames_read - result.announced
                 bar.refresh()
     summary.seconds = time.perf_counter() - started
-    if todo and not summary.read:
+    if todo and not summary.read and not summary.already_done:
         reasons = "; ".join(f"{result.name}: {result.error}" for result in summary.unreadable[:3])
         more = f" (and {len(summary.unreadable) - 3} more)" if len(summary.unreadable) > 3 else ""
         raise InputError(f"none of the {len(todo)} videos could be read: {reasons}{more}")
@@ -768,7 +768,8 @@ def merge_stores(
     present = target.groups()
     for path, source in zip(sources, opened):
         records = source.records()
-        groups = list(dict.fromkeys(records["group"]))
+        # groups of masks, then those of videos that gave none (recorded by empty shards)
+        groups = list(dict.fromkeys([*records["group"], *sorted(source.groups())]))
         for group in tqdm(groups, desc=f"merge {Path(path).name}", unit="group", disable=not show_progress):
             if group and group in present:
                 summary.duplicates.append((group, Path(path)))

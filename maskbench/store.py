@@ -319,7 +319,9 @@ class MaskStore:
         Returns
         -------
         range
-            The global indices given to the new masks. An empty ``holes`` writes nothing.
+            The global indices given to the new masks. An empty ``holes`` writes nothing,
+            unless ``group`` is given: then an empty shard records the group as done (e.g. a
+            video that gave no masks, so that a resumed extraction skips it).
         """
         count = len(holes)
         extras = list(extras) if extras is not None else [{} for _ in range(count)]
@@ -329,7 +331,7 @@ class MaskStore:
             if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.ndim != 2:
                 raise InputError(f"a stored mask must be a 2-D bool array, got {getattr(hole, 'dtype', type(hole))}")
         start = len(self)
-        if count == 0:
+        if count == 0 and not group:
             return range(start, start)
         packed = [np.packbits(hole.ravel()) for hole in holes]
         offsets = np.concatenate([[0], np.cumsum([p.size for p in packed])]).astype(np.int64)
@@ -338,12 +340,11 @@ class MaskStore:
         target = self.path / "shards" / f"{number:0{_SHARD_DIGITS}d}.h5"
         with atomic_path(target) as temp:
             with h5py.File(temp, "w") as shard_file:
-                bits = np.concatenate(packed)
-                shard_file.create_dataset(
-                    "bits", data=bits, chunks=(min(_CHUNK_BYTES, bits.size),), compression="gzip", shuffle=False
-                )
+                bits = np.concatenate(packed) if packed else np.zeros(0, dtype=np.uint8)
+                compressed = {"chunks": (min(_CHUNK_BYTES, bits.size),), "compression": "gzip"} if bits.size else {}
+                shard_file.create_dataset("bits", data=bits, **compressed)
                 shard_file["offsets"] = offsets
-                shard_file["shapes"] = np.array([hole.shape for hole in holes], dtype=np.int32)
+                shard_file["shapes"] = np.array([hole.shape for hole in holes], dtype=np.int32).reshape(count, 2)
                 shard_file["hole_pixels"] = np.array([np.count_nonzero(h) for h in holes], dtype=np.int64)
                 string = h5py.string_dtype("utf-8")
                 shard_file.create_dataset("source", data=list(map(str, sources)), dtype=string)

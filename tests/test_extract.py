@@ -288,6 +288,13 @@ def test_bad_static_and_single_frame_videos_are_reported(tmp_path: Path) -> None
     assert "good.avi:" not in text  # it gave masks: no note
     assert set(MaskStore.open(tmp_path / "m.store").records()["source"]) == {"good.avi"}
 
+    again = extract_videos(folder, tmp_path / "m.store", config=_config(), show_progress=False)
+    assert sorted(again.already_done) == ["good.avi", "static.avi", "still.avi"]  # maskless videos are done too
+    assert sorted(result.name for result in again.unreadable) == ["corrupt.mp4", "empty.mkv"]  # retried
+
+    merge_stores([tmp_path / "m.store"], tmp_path / "merged.store", show_progress=False)
+    assert MaskStore.open(tmp_path / "merged.store").groups() == MaskStore.open(tmp_path / "m.store").groups()
+
 
 def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
     write_corrupt_video(tmp_path / "v" / "a.mp4")

@@ -35,6 +35,22 @@ def test_round_trip_keeps_masks_sizes_and_provenance(tmp_path):
     assert list(reopened.records()["source"]) == ["a.png", "b.mp4", "c", "d"]
 
 
+def test_an_empty_group_is_recorded_without_changing_indices(tmp_path):
+    holes = _holes(np.random.default_rng(2))
+    store = MaskStore.create(tmp_path / "s")
+    store.append(holes[:1], sources=["a"], frames=[0], group="first")
+    assert store.append([], sources=[], frames=[]) == range(1, 1)
+    assert len(list((tmp_path / "s" / "shards").iterdir())) == 1  # no group: nothing written
+    assert store.append([], sources=[], frames=[], group="maskless.mp4") == range(1, 1)
+    store.append(holes[1:3], sources=["b", "c"], frames=[1, 2], group="third")
+    reopened = MaskStore.open(tmp_path / "s")
+    assert len(reopened) == 3 and reopened.groups() == {"first", "maskless.mp4", "third"}
+    for index, hole in enumerate(holes[:3]):
+        assert np.array_equal(reopened[index], hole)
+    assert list(reopened.records()["source"]) == ["a", "b", "c"]
+    assert reopened.shapes().tolist() == [list(h.shape) for h in holes[:3]]
+
+
 def test_interrupted_append_leaves_the_store_unchanged(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     store = MaskStore.create(tmp_path / "s")
