@@ -196,6 +196,20 @@ class TestMask:
     border: BorderClass
     hole_ratio: float
 
+    @classmethod
+    def numbered(cls, file: Path, index: int, *, per_bin: int, hole_ratio: float) -> TestMask:
+        """The mask at ``file`` whose bin and border class follow from its number ``index``."""
+        ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
+        return cls(
+            file=file,
+            name=file.name,
+            index=index,
+            ratio_bin=ratio_bin_index,
+            bin_label=BIN_LABELS[ratio_bin_index],
+            border=border,
+            hole_ratio=hole_ratio,
+        )
+
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -320,17 +334,7 @@ def _read_maskbench(root: Path, *, margin: int | None, verify: bool) -> TestSet:
         if index != position or ratio_bin_index != int(row["ratio_bin"]) or border != row["border"]:
             raise InputError(f"{root / 'manifest.csv'}: row of mask {index} breaks the numbering; rebuild the split")
         file = root / row["file"]
-        masks.append(
-            TestMask(
-                file=file,
-                name=file.name,
-                index=index,
-                ratio_bin=ratio_bin_index,
-                bin_label=BIN_LABELS[ratio_bin_index],
-                border=border,
-                hole_ratio=float(row["hole_ratio"]),
-            )
-        )
+        masks.append(TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=float(row["hole_ratio"])))
         if verify:
             _verify_manifest_row(file, row, margin=margin)
     return TestSet(root=root, kind="maskbench", per_bin=per_bin, masks=tuple(masks), margin=margin)
@@ -391,17 +395,7 @@ def _read_numbered(root: Path, *, margin: int | None, verify: bool) -> TestSet:
             distance = min_border_distance(hole)
             if measured_bin != ratio_bin_index or (distance >= margin) != (border == "N"):
                 mismatches.append(Mismatch(index, ratio_bin_index, border, ratio, measured_bin, distance))
-        masks.append(
-            TestMask(
-                file=file,
-                name=file.name,
-                index=index,
-                ratio_bin=ratio_bin_index,
-                bin_label=BIN_LABELS[ratio_bin_index],
-                border=border,
-                hole_ratio=ratio,
-            )
-        )
+        masks.append(TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=ratio))
     if mismatches:
         warnings.warn(
             f"{len(mismatches)} of {count} masks in {folder} do not match the bin or class of their "
