@@ -70,7 +70,7 @@ def occlusion(
         (H, W, 2) float flow from frame t to frame t+1, pixels, x then y.
     backward : np.ndarray
         (H, W, 2) float flow from frame t+1 to frame t.
-    method : {"fb", "fb+motion", "range", "fb|range", "fb&range"}
+    method : {"fb", "fb+motion", "range", "fb|range", "fb&range", "range+median", "fb&range+median"}
         The test; formulas in the module docstring.
     range_threshold : float
         Received weight under which the range map marks a pixel occluded.
