@@ -14,7 +14,7 @@ tensors on any device; :mod:`flow.synthetic` makes frame pairs with exact ground
 """
 
 from flow.device import resolve_device
-from flow.estimation import FLOW_METHODS, FlowMethod, estimate, estimate_batch
+from flow.estimation import FLOW_METHODS, FlowMethod, estimate, estimate_batch, estimate_both_ways
 from flow.occlusions import (
     DEFAULT_OCCLUSION_METHOD,
     OCCLUSION_METHODS,
@@ -31,6 +31,7 @@ __all__ = [
     "OcclusionMethod",
     "estimate",
     "estimate_batch",
+    "estimate_both_ways",
     "occlusion",
     "occlusion_batch",
     "resolve_device",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from flow._checks import check_frame_batch, check_same_shape, frame_as_float
 from flow.device import resolve_device
-from flow.opencv import opencv_flow
+from flow.opencv import grey_flow, grey_uint8, opencv_flow
 from flow.tvl1 import tvl1_batch
 
 FlowMethod = Literal["tvl1", "dis", "dis-ultrafast", "farneback"]
@@ -101,6 +102,58 @@ def estimate_batch(
     if not flows:
         return torch.zeros((0, 2, *frames0.shape[-2:]), dtype=torch.float32, device=target)
     return torch.stack(flows).permute(0, 3, 1, 2).contiguous().to(target)
+
+
+def estimate_both_ways(
+    frames0: Sequence[np.ndarray],
+    frames1: Sequence[np.ndarray],
+    *,
+    method: FlowMethod = "tvl1",
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward (``frames0[i]`` → ``frames1[i]``) and backward flows of many pairs.
+
+    What occlusion masks need (:func:`flow.occlusion_batch`), computed the cheapest way per
+    method: TV-L1 runs all forward and backward pairs in one batched call on ``device``;
+    the OpenCV methods make every frame grey once and loop over the pairs on the CPU.
+    The flows equal those of :func:`estimate_batch` on the same pairs.
+
+    Parameters
+    ----------
+    frames0, frames1 : sequences of np.ndarray
+        B ≥ 1 frames each, (H, W, 3) RGB (uint8, or float in [0, 1]), all of one shape.
+    method, device, options
+        As in :func:`estimate`.
+
+    Returns
+    -------
+    forward, backward : torch.Tensor
+        (B, 2, H, W) float32 flows in pixels (x then y), on ``device``.
+    """
+    _check_method(method, options)
+    if not frames0 or len(frames0) != len(frames1):
+        raise ValueError(f"need the same number (≥ 1) of frames0 and frames1, got {len(frames0)} and {len(frames1)}")
+    first = [frame_as_float(frame, "frames0") for frame in frames0]
+    second = [frame_as_float(frame, "frames1") for frame in frames1]
+    for frame in (*first, *second):
+        check_same_shape(frame, first[0], "all frames")
+    target = resolve_device(device)
+    if method == "tvl1":
+        images = torch.from_numpy(np.stack(first + second)).to(target).permute(0, 3, 1, 2).contiguous()
+        count = len(first)
+        flows = tvl1_batch(images, torch.cat((images[count:], images[:count])), **options)
+        return flows[:count], flows[count:]
+    greys0 = [grey_uint8(frame) for frame in first]
+    greys1 = [grey_uint8(frame) for frame in second]
+    forward = [grey_flow(grey0, grey1, method) for grey0, grey1 in zip(greys0, greys1)]
+    backward = [grey_flow(grey1, grey0, method) for grey0, grey1 in zip(greys0, greys1)]
+    return _flow_batch(forward, target), _flow_batch(backward, target)
+
+
+def _flow_batch(flows: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """(H, W, 2) numpy flows → (B, 2, H, W) tensor on ``device``."""
+    return torch.from_numpy(np.stack(flows)).to(device).permute(0, 3, 1, 2).contiguous()
 
 
 def _check_method(method: str, options: dict[str, Any]) -> None:

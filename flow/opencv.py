@@ -31,8 +31,23 @@ def opencv_flow(frame0: np.ndarray, frame1: np.ndarray, method: OpenCVMethod) ->
     np.ndarray
         (H, W, 2) float32 flow in pixels, x then y.
     """
-    grey0 = _grey_uint8(frame0)
-    grey1 = _grey_uint8(frame1)
+    return grey_flow(grey_uint8(frame0), grey_uint8(frame1), method)
+
+
+def grey_flow(grey0: np.ndarray, grey1: np.ndarray, method: OpenCVMethod) -> np.ndarray:
+    """:func:`opencv_flow` of frames already made grey by :func:`grey_uint8`.
+
+    Parameters
+    ----------
+    grey0, grey1 : np.ndarray
+        (H, W) uint8 grey frames.
+    method : {"dis", "dis-ultrafast", "farneback"}
+
+    Returns
+    -------
+    np.ndarray
+        (H, W, 2) float32 flow in pixels, x then y.
+    """
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(grey0, grey1, None, **_FARNEBACK)
     else:
@@ -40,7 +55,7 @@ def opencv_flow(frame0: np.ndarray, frame1: np.ndarray, method: OpenCVMethod) ->
     return np.ascontiguousarray(flow, dtype=np.float32)
 
 
-def _grey_uint8(frame: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 grey image of an RGB float frame in [0, 1]."""
+def grey_uint8(frame: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey image (OpenCV's BT.601 weights) of an (H, W, 3) RGB float frame in [0, 1]."""
     rgb = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -65,18 +65,22 @@ def splat_weights(flow: torch.Tensor) -> torch.Tensor:
         (B, H, W) float received weights, ≥ 0; their sum is at most H·W per image.
     """
     batch, _, height, width = flow.shape
+    # Splat into a frame padded by one pixel all round, so that every corner of a point
+    # within a pixel of the frame lands somewhere without a bounds test, then crop: weight
+    # falling outside the frame lands in the padding. One scatter per corner, in a fixed
+    # order, so the sums do not depend on the number of threads.
+    padded_width = width + 2
     points = targets(flow)
-    left = torch.floor(points[:, 0])
-    top = torch.floor(points[:, 1])
-    frac_x = points[:, 0] - left
-    frac_y = points[:, 1] - top
-    received = torch.zeros(batch * height * width, device=flow.device, dtype=flow.dtype)
-    offsets = torch.arange(batch, device=flow.device).view(batch, 1, 1) * (height * width)
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        col = left + dx
-        row = top + dy
-        weight = (frac_x if dx else 1.0 - frac_x) * (frac_y if dy else 1.0 - frac_y)
-        valid = (col >= 0) & (col <= width - 1) & (row >= 0) & (row <= height - 1)
-        index = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).long() + offsets
-        received.index_add_(0, index.reshape(-1), (weight * valid).reshape(-1))
-    return received.view(batch, height, width)
+    corner = torch.floor(points)
+    frac_x, frac_y = (points - corner).unbind(1)
+    left, top = corner.unbind(1)
+    inside = (left >= -1) & (left <= width - 1) & (top >= -1) & (top <= height - 1)
+    index = torch.where(inside, (top + 1) * padded_width + (left + 1), 0).to(torch.int64).view(batch, -1)
+    frac_x = torch.where(inside, frac_x, 0.0)
+    weight_x = torch.where(inside, 1.0 - frac_x, 0.0)
+    weight_y = 1.0 - frac_y
+    received = torch.zeros((batch, (height + 2) * padded_width), device=flow.device, dtype=flow.dtype)
+    corners = ((0, weight_x, weight_y), (1, frac_x, weight_y), (padded_width, weight_x, frac_y))
+    for offset, along_x, along_y in (*corners, (padded_width + 1, frac_x, frac_y)):
+        received.scatter_add_(1, index + offset, (along_x * along_y).view(batch, -1))
+    return received.view(batch, height + 2, padded_width)[:, 1:-1, 1:-1]

@@ -47,7 +47,12 @@ class AugmentConfig:
         Range of the rotation angle, degrees, counter-clockwise as displayed.
     crop_scale : (float, float)
         Range of the crop window side as a share of the shorter side of the source mask,
-        in (0, 1]; 1 with no rotation takes the whole (square) mask.
+        in (0, 1]; 1 with no rotation takes the whole (square) mask. At an oblique angle
+        the side is capped so that the rotated window fits inside the source's frame.
+    frame_inset : float
+        The crop window keeps at least this share of the source's shorter side, in
+        [0, 0.25), away from the source's frame, so that neither the frame's straight edges
+        nor thin bands along them (camera pans) appear inside an augmented mask.
     flip_horizontal, flip_vertical : float
         Probabilities of a left-right and of an up-down flip, in [0, 1].
     """
@@ -55,6 +60,7 @@ class AugmentConfig:
     dilation_radius: tuple[int, int]
     rotation_degrees: tuple[float, float]
     crop_scale: tuple[float, float]
+    frame_inset: float
     flip_horizontal: float
     flip_vertical: float
 
@@ -69,6 +75,8 @@ class AugmentConfig:
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
             raise ConfigError(f"crop_scale must be [low, high] with 0 < low <= high <= 1, got {list(self.crop_scale)}")
+        if not 0 <= self.frame_inset < 0.25:
+            raise ConfigError(f"frame_inset must be in [0, 0.25), got {self.frame_inset}")
         for name in ("flip_horizontal", "flip_vertical"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
@@ -304,22 +312,74 @@ def flip(hole: np.ndarray, *, horizontal: bool, vertical: bool) -> np.ndarray:
 # -- random composition --------------------------------------------------------------------
 
 
+def largest_inside_side(shape: tuple[int, int], angle: float, inset: float) -> int:
+    """Side of the largest square window of ``rotate(hole, angle)``'s canvas that lies
+    inside the rotated frame of an H×W mask, at least ``inset`` px from it.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (H, W) of the unrotated mask.
+    angle : float
+        Degrees, as :func:`rotate`.
+    inset : float
+        Distance kept from the frame, px of the mask, ≥ 0.
+
+    Returns
+    -------
+    int
+        ≥ 1 (a one-pixel window when even that does not fit the inset).
+    """
+    spread = abs(math.cos(math.radians(angle))) + abs(math.sin(math.radians(angle)))
+    slack = 0.0 if spread < 1 + 1e-9 else 1.0  # an oblique window's rounding, px
+    room = min(shape) - 1 - 2 * inset - slack
+    return max(1, math.floor(room / spread + 1e-9) + 1)
+
+
+def window_inside_frame(
+    shape: tuple[int, int], angle: float, side: int, inset: float, rng: np.random.Generator
+) -> tuple[int, int]:
+    """(top, left) of a random ``side``-px square window of the rotated canvas whose every
+    pixel maps back inside the H×W frame, at least ``inset`` px from its edges.
+
+    The window's centre is drawn uniformly in the mask's own coordinates (two uniform
+    draws), over the positions where the window, rotated back, clears the inset.
+    ``side`` must not exceed :func:`largest_inside_side` (a larger one is centred).
+    """
+    height, width = shape
+    radians = math.radians(angle)
+    spread = abs(math.cos(radians)) + abs(math.sin(radians))
+    reach = (side - 1) / 2 * spread + 0.5 + inset  # from the centre to the frame, px
+    column = float(rng.uniform(min(reach, (width - 1) / 2), max(width - 1 - reach, (width - 1) / 2)))
+    row = float(rng.uniform(min(reach, (height - 1) / 2), max(height - 1 - reach, (height - 1) / 2)))
+    new_height, new_width = rotated_shape(shape, angle)
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, 1.0)
+    matrix[0, 2] += (new_width - width) / 2
+    matrix[1, 2] += (new_height - height) / 2
+    centre_x, centre_y = matrix @ np.array([column, row, 1.0])
+    top = min(max(round(centre_y - (side - 1) / 2), 0), new_height - side)
+    left = min(max(round(centre_x - (side - 1) / 2), 0), new_width - side)
+    return int(top), int(left)
+
+
 def random_window(
     hole: np.ndarray, rng: np.random.Generator, config: AugmentConfig, *, size: int = MASK_SIZE
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Random rotation, crop and flips of a mask, without dilation.
 
     The steps of :func:`random_augment` before its dilation; the test-set builder steers
-    the dilation itself. Parameters and returns as :func:`random_augment` (no
-    ``dilation_radius`` in the parameters).
+    the dilation itself. The crop window lies inside the source's rotated frame, at least
+    ``frame_inset`` × its shorter side from it (:func:`window_inside_frame`), so the
+    frame's straight edges and the corners of the rotation never show inside the window.
+    Parameters and returns as :func:`random_augment` (no ``dilation_radius`` in the
+    parameters).
     """
     _check_hole(hole)
     angle = float(rng.uniform(*config.rotation_degrees))
-    canvas_shape = rotated_shape(hole.shape, angle)
     crop_scale = float(rng.uniform(*config.crop_scale))
-    side = max(1, min(round(crop_scale * min(hole.shape)), *canvas_shape))
-    top = int(rng.integers(0, canvas_shape[0] - side + 1))
-    left = int(rng.integers(0, canvas_shape[1] - side + 1))
+    inset = config.frame_inset * min(hole.shape)
+    side = max(1, min(round(crop_scale * min(hole.shape)), largest_inside_side(hole.shape, angle, inset)))
+    top, left = window_inside_frame(hole.shape, angle, side, inset, rng)
     flip_horizontal = bool(rng.random() < config.flip_horizontal)
     flip_vertical = bool(rng.random() < config.flip_vertical)
     window = resize(rotate_window(hole, angle, top, left, side), (size, size))

@@ -128,6 +128,43 @@ def border_class(hole: np.ndarray, *, margin: int) -> BorderClass:
     return "N" if min_border_distance(hole) >= margin else "B"
 
 
+#: Hole pixels in one straight run on the margin line that make a mask band-cut.
+BAND_CUT_RUN: int = 32
+
+
+def longest_run(line: np.ndarray) -> int:
+    """Length of the longest run of consecutive True values of a 1-D bool array."""
+    padded = np.concatenate(([False], np.asarray(line, bool), [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
+
+
+def is_band_cut(hole: np.ndarray, *, margin: int, run: int = BAND_CUT_RUN) -> bool:
+    """Whether a mask was cut straight along the border band, as NVIDIA's N masks were.
+
+    A mask is *band-cut* when at least ``run`` hole pixels lie in one straight run on a
+    margin line: row or column ``margin`` or ``size − 1 − margin``. Clearing the band of an
+    N mask leaves exactly such runs wherever a hole crossed it; a natural outline touches
+    the line at a few pixels at most.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    margin : int
+        Border margin, px (50 for the paper's split).
+    run : int
+        Shortest straight run that counts, px.
+
+    Returns
+    -------
+    bool
+    """
+    _check_hole(hole)
+    height, width = hole.shape
+    lines = (hole[margin], hole[height - 1 - margin], hole[:, margin], hole[:, width - 1 - margin])
+    return any(longest_run(line) >= run for line in lines)
+
+
 def testset_index(ratio_bin_index: int, border: BorderClass, position: int, *, per_bin: int) -> int:
     """File index of a test mask in NVIDIA's numbering, ``2·P·k + P·b + j``."""
     if not 0 <= position < per_bin:

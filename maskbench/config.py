@@ -33,6 +33,11 @@ def default_config_text(name: str) -> str:
         raise ConfigError(f"no default configuration named {name!r} (configs/{name}.toml)") from None
 
 
+def default_config_values(name: str) -> dict[str, Any]:
+    """The keys and values of the shipped ``configs/NAME.toml``."""
+    return tomllib.loads(default_config_text(name))
+
+
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a TOML file, with a one-line error for a missing or malformed file."""
     path = Path(path)
@@ -155,7 +160,7 @@ def load_config(
     schema
         The validated, frozen configuration.
     """
-    values = tomllib.loads(default_config_text(name))
+    values = default_config_values(name)
     origin = f"configs/{name}.toml"
     if user_file is not None:
         user_values = read_toml(user_file)

@@ -1,10 +1,16 @@
 """Torch datasets for training: freshly augmented masks, random image crops, and their pairs.
 
-Every item is addressed by a key ``(epoch, index)`` and draws its random choices from
-:func:`maskbench.rng.item_rng` of ``(seed, epoch, index)`` (masks) or ``(seed, epoch, index,
-1)`` (image crops), so an item is the same whichever worker process loads it, in whatever
-order: training with 0 or 8 data-loader workers sees the same batches, and a resumed run
-sees the batches it would have seen. :class:`EpochSampler` turns a step number into keys.
+Every item draws its random choices from :func:`maskbench.rng.item_rng` of ``(seed, epoch,
+index, ...)``, so an item is the same whichever worker process loads it, in whatever order:
+training with 0 or 8 data-loader workers sees the same batches, and a resumed run sees the
+batches it would have seen.
+
+* :class:`TrainingMasks` is a map-style dataset of integer indices for the usual idiom
+  (``DataLoader(masks, shuffle=True)``, any sampler, ``set_epoch(epoch)`` each epoch as with
+  ``DistributedSampler``); :meth:`TrainingMasks.mask` gives any (epoch, index) directly.
+* :class:`TrainingPairs` (image crop + mask), used by ``maskbench train``, is addressed by
+  keys ``(epoch, index)`` that :class:`EpochSampler` makes from a step number, so a resumed
+  run continues mid-epoch.
 
 As in section 4.1 of the paper, a training mask is a raw mask drawn at random from a mask
 store, then randomly rotated, cropped, flipped and dilated by
@@ -23,57 +29,103 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from maskbench.augment import AugmentConfig, random_augment
+from maskbench.augment import AugmentConfig, load_augment_config, random_augment
 from maskbench.errors import InputError
 from maskbench.files import list_images, read_image
+from maskbench.images import refuse_small_images
 from maskbench.rng import item_rng
 from maskbench.store import MaskStore
 
 Key = tuple[int, int]
 #: Extra item key that separates the crop generator of an item from its mask generator.
 _IMAGE_STREAM = 1
+#: Draws per training mask before giving up on a store whose augmented masks are all empty or full.
+MAX_MASK_DRAWS = 100
 
 
 class TrainingMasks(Dataset):
-    """Augmented training masks made on the fly from a mask store.
+    """Augmented training masks made on the fly from a mask store (Liu et al. 2018, section 4.1).
 
     Parameters
     ----------
     store : MaskStore or path-like
         Raw masks of any size.
-    augment : AugmentConfig
-        Ranges of the random rotation, crop, flips and dilation
-        (:func:`maskbench.augment.load_augment_config`).
-    seed : int
-        Global seed.
     size : int
         Side of the output masks, px.
+    seed : int
+        Global seed.
+    augment : AugmentConfig, optional
+        Ranges of the random rotation, crop, flips and dilation; None: the shipped ranges
+        (:func:`maskbench.augment.load_augment_config`, ``configs/testset.toml``).
 
     Notes
     -----
-    ``dataset[key]`` with ``key = (epoch, index)`` returns a (1, size, size) bool tensor,
-    True = hole. The raw mask is ``store[rng.integers(len(store))]``: every item samples the
-    whole store, so ``index`` is only a key and may exceed ``len(store)``; ``len(dataset)``
-    is ``len(store)``, the natural epoch length.
+    ``dataset[index]`` is a (1, size, size) bool tensor, True = hole, made from
+    ``item_rng(seed, epoch, index, draw)``: a raw mask ``store[rng.integers(len(store))]``
+    (every item samples the whole store; ``len(dataset) == len(store)``, the natural epoch
+    length), randomly augmented. A draw whose mask has no hole or no valid pixel (a crop
+    beside the holes) is drawn again (``draw`` + 1), so no item is empty or full.
+
+    :meth:`set_epoch` chooses the epoch, as ``DistributedSampler.set_epoch`` does: call it
+    before iterating a ``DataLoader`` each epoch to get fresh masks that the seed reproduces.
+    Workers receive the epoch when the loader's iterator starts (do not combine with
+    ``persistent_workers=True``).
+
+    Examples
+    --------
+    >>> masks = TrainingMasks("raw.store", size=256, seed=0)                      # doctest: +SKIP
+    >>> loader = DataLoader(masks, batch_size=8, shuffle=True, num_workers=2)      # doctest: +SKIP
+    >>> for epoch in range(10):                                                    # doctest: +SKIP
+    ...     masks.set_epoch(epoch)
+    ...     for hole in loader:  # (8, 1, 256, 256) bool, True = hole
+    ...         valid_mask = (~hole).float()  # the paper's M
     """
 
-    def __init__(self, store: MaskStore | str | os.PathLike, *, augment: AugmentConfig, seed: int, size: int) -> None:
+    def __init__(
+        self,
+        store: MaskStore | str | os.PathLike,
+        *,
+        size: int = 512,
+        seed: int = 0,
+        augment: AugmentConfig | None = None,
+    ) -> None:
         self.store = store if isinstance(store, MaskStore) else MaskStore.open(store)
         if len(self.store) == 0:
             raise InputError(f"mask store {self.store.path} is empty; add masks with 'maskbench extract' or 'maskbench generate'")
-        self.augment = augment
+        self.augment = augment if augment is not None else load_augment_config()
         self.seed = seed
         self.size = size
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.store)
 
-    def __getitem__(self, key: Key) -> torch.Tensor:
-        epoch, index = key
-        rng = item_rng(self.seed, epoch, index)
-        raw = self.store[int(rng.integers(len(self.store)))]
-        hole, _ = random_augment(raw, rng, self.augment, size=self.size)
-        return torch.from_numpy(np.ascontiguousarray(hole))[None]
+    def set_epoch(self, epoch: int) -> None:
+        """Use the masks of ``epoch`` from now on (``dataset[i]`` is ``mask(epoch, i)``)."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.mask(self.epoch, int(index))
+
+    def mask(self, epoch: int, index: int) -> torch.Tensor:
+        """Training mask ``index`` of ``epoch``: (1, size, size) bool tensor, True = hole.
+
+        Raises
+        ------
+        InputError
+            When :data:`MAX_MASK_DRAWS` draws all gave an empty or full mask (the store's masks
+            are empty or full).
+        """
+        for draw in range(MAX_MASK_DRAWS):
+            rng = item_rng(self.seed, epoch, index, draw)
+            raw = self.store[int(rng.integers(len(self.store)))]
+            hole, _ = random_augment(raw, rng, self.augment, size=self.size)
+            if hole.any() and not hole.all():
+                return torch.from_numpy(np.ascontiguousarray(hole))[None]
+        raise InputError(
+            f"{MAX_MASK_DRAWS} augmented masks from {self.store.path} were all empty or all hole; "
+            "check the store with 'maskbench inspect'"
+        )
 
 
 class TrainingImages(Dataset):
@@ -86,8 +138,11 @@ class TrainingImages(Dataset):
     seed : int
         Global seed.
     size : int
-        Crop side, px. An image whose shorter side is smaller is first resized up (bicubic,
-        aspect kept) so that its shorter side is ``size``.
+        Crop side, px.
+    upscale : bool
+        False: images whose shorter side is below ``size`` raise :class:`InputError` (listing
+        them). True: such an image is first resized up (bicubic, aspect kept) so that its
+        shorter side is ``size``.
 
     Notes
     -----
@@ -95,10 +150,13 @@ class TrainingImages(Dataset):
     drawn from ``item_rng(seed, epoch, index, 1)``: a (3, size, size) float32 tensor in [0, 1].
     """
 
-    def __init__(self, folder: str | os.PathLike, *, seed: int, size: int) -> None:
+    def __init__(self, folder: str | os.PathLike, *, seed: int, size: int, upscale: bool = False) -> None:
         self.paths: list[Path] = list_images(folder)
         if not self.paths:
             raise InputError(f"no image files (.png, .jpg, ...) found under {folder}")
+        if not upscale:
+            hint = "use larger images, a smaller --size, or set upscale_small_images = true in a --config file to enlarge them"
+            refuse_small_images(self.paths, size, root=Path(folder), hint=hint)
         self.seed = seed
         self.size = size
 
@@ -143,7 +201,7 @@ class TrainingPairs(Dataset):
         return len(self.images)
 
     def __getitem__(self, key: Key) -> dict[str, torch.Tensor]:
-        return {"image": self.images[key], "valid_mask": (~self.masks[key]).float()}
+        return {"image": self.images[key], "valid_mask": (~self.masks.mask(*key)).float()}
 
 
 class EpochSampler(Sampler[Key]):

@@ -81,7 +81,8 @@ def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...
     write_demo_images(images)
     results = out_dir / "results"
     click.echo(f"[4/4] scoring {', '.join(models)} on {images} into {results}")
-    score(models, images=images, testset=testset, out_dir=results, reuse_images=True, inception=False)
+    # scikit-image's photographs are 300-512 px: enlarged to 512 here, refused by default
+    score(models, images=images, testset=testset, out_dir=results, reuse_images=True, inception=False, upscale_small_images=True)
     return results
 
 

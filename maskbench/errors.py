@@ -31,3 +31,11 @@ class MissingWeightsError(MaskbenchError):
 
 class InsufficientMasksError(MaskbenchError):
     """A mask store cannot fill every bin of a test split."""
+
+
+class MaskbenchWarning(UserWarning):
+    """Something a user should know that does not stop the command; printed as one line."""
+
+
+class MixedMethodsError(ConfigError):
+    """A mask store would hold masks of two flow or occlusion methods and that was not allowed."""

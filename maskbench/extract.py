@@ -26,9 +26,11 @@ an interrupted run loses at most the videos in progress, never duplicating one.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +45,20 @@ from tqdm.auto import tqdm
 
 import flow
 from flow.device import resolve_device
+from flow.threads import cpu_threads, free_cores
 from maskbench.bins import BIN_LABELS, RATIO_EDGES, ratio_bin_of_count
-from maskbench.errors import ConfigError, InputError, OutputExistsError
+from maskbench.errors import ConfigError, InputError, MaskbenchWarning, OutputExistsError
+from maskbench.flow_choice import (
+    AUTO_METHOD,
+    check_merge_methods,
+    check_one_method,
+    method_tag,
+    resolve_flow_method,
+    slow_cpu_notice,
+    video_group,
+)
+from maskbench.junk import PairCheck, pair_skip_reason, unrelated_reason
+from maskbench.provenance import difference_note, provenance
 from maskbench.store import MaskStore, is_store
 from maskbench.video import FramePair, PairReader, VideoSource, find_videos, frame_count
 
@@ -66,7 +80,10 @@ class ExtractConfig:
     working_size : int
         Frames are resized so that their shorter side has this many pixels.
     method : str
-        Flow method, one of :data:`flow.FLOW_METHODS`.
+        Flow method: ``"auto"`` (TV-L1 on CUDA, else ``cpu_method``;
+        :func:`maskbench.flow_choice.resolve_flow_method`) or one of :data:`flow.FLOW_METHODS`.
+    cpu_method : str
+        The flow method ``"auto"`` means on a machine without CUDA, one of :data:`flow.FLOW_METHODS`.
     occlusion : str
         Occlusion method, one of :data:`flow.OCCLUSION_METHODS`, or ``"default"`` for
         :data:`flow.DEFAULT_OCCLUSION_METHOD`.
@@ -76,6 +93,10 @@ class ExtractConfig:
         Frame pairs per flow call (each gives a forward and a backward flow).
     workers : int
         Worker processes, one video each, for the OpenCV flow methods (0 or 1: none).
+    threads : int
+        CPU threads of torch and OpenCV in this process; 0 = the cores not busy when the
+        run starts (:func:`flow.threads.free_cores`), so that a machine shared with other
+        jobs does not slow TV-L1 down by thread contention.
     close_radius : int
         Radius (px) of the disk of the morphological closing that joins thin gaps.
     open_radius : int
@@ -86,6 +107,10 @@ class ExtractConfig:
         Hole components (8-connected) smaller than this (px) are removed as speckle.
     dilate_radius : int
         Radius (px) of a final dilation of the hole (0: none).
+    max_brightness_change, max_occluded_share, max_histogram_distance : float
+    min_structure_correlation, max_cut_share : float
+        Thresholds of the check that skips frame pairs whose flow cannot be trusted (cuts,
+        fades, flashes) and videos of unrelated frames (:class:`maskbench.junk.PairCheck`).
     min_hole_ratio, max_hole_ratio : float
         Cleaned masks with a hole ratio outside [min, max] are dropped (empty / near-full).
     duplicate_iou : float
@@ -94,23 +119,33 @@ class ExtractConfig:
 
     working_size: int
     method: str
+    cpu_method: str
     occlusion: str
     stride: int
     batch_size: int
     workers: int
+    threads: int
     close_radius: int
     open_radius: int
     fill_gap_area: int
     min_component_area: int
     dilate_radius: int
+    max_brightness_change: float
+    max_occluded_share: float
+    max_histogram_distance: float
+    min_structure_correlation: float
+    max_cut_share: float
     min_hole_ratio: float
     max_hole_ratio: float
     duplicate_iou: float
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values out of range."""
-        if self.method not in flow.FLOW_METHODS:
-            raise ConfigError(f"method must be one of {', '.join(flow.FLOW_METHODS)}, got {self.method!r}")
+        if self.method not in (AUTO_METHOD, *flow.FLOW_METHODS):
+            choices = ", ".join((AUTO_METHOD, *flow.FLOW_METHODS))
+            raise ConfigError(f"method must be one of {choices}, got {self.method!r}")
+        if self.cpu_method not in flow.FLOW_METHODS:
+            raise ConfigError(f"cpu_method must be one of {', '.join(flow.FLOW_METHODS)}, got {self.cpu_method!r}")
         if self.occlusion != "default" and self.occlusion not in flow.OCCLUSION_METHODS:
             choices = ", ".join(("default", *flow.OCCLUSION_METHODS))
             raise ConfigError(f"occlusion must be one of {choices}, got {self.occlusion!r}")
@@ -119,7 +154,7 @@ class ExtractConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.working_size < 32:
             raise ConfigError(f"working_size must be at least 32 pixels, got {self.working_size}")
-        for name in ("workers", "close_radius", "open_radius", "fill_gap_area", "min_component_area", "dilate_radius"):
+        for name in ("workers", "threads", "close_radius", "open_radius", "fill_gap_area", "min_component_area", "dilate_radius"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.min_hole_ratio < self.max_hole_ratio <= 1.0:
@@ -127,6 +162,11 @@ class ExtractConfig:
                 "need 0 <= min_hole_ratio < max_hole_ratio <= 1, got "
                 f"{self.min_hole_ratio} and {self.max_hole_ratio}"
             )
+        for name in (
+            "max_brightness_change", "max_occluded_share", "max_histogram_distance", "min_structure_correlation", "max_cut_share"
+        ):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         if not 0.0 < self.duplicate_iou <= 1.0:
             raise ConfigError(f"duplicate_iou must be in (0, 1], got {self.duplicate_iou}")
 
@@ -134,6 +174,17 @@ class ExtractConfig:
     def occlusion_method(self) -> str:
         """The occlusion method actually used (``"default"`` resolved)."""
         return flow.DEFAULT_OCCLUSION_METHOD if self.occlusion == "default" else self.occlusion
+
+    @property
+    def pair_check(self) -> PairCheck:
+        """The thresholds of the untrustworthy-pair check."""
+        return PairCheck(
+            max_brightness_change=self.max_brightness_change,
+            max_occluded_share=self.max_occluded_share,
+            max_histogram_distance=self.max_histogram_distance,
+            min_structure_correlation=self.min_structure_correlation,
+            max_cut_share=self.max_cut_share,
+        )
 
     @property
     def runs_on_torch(self) -> bool:
@@ -206,14 +257,14 @@ def clean_hole(
 
     Notes
     -----
-    The closing uses a zero border (pixels outside the frame are not hole), so it never
-    grows a hole along the image edge by itself.
+    The closing and the opening use OpenCV's neutral border (pixels outside the frame take
+    part in neither the dilation nor the erosion), so a hole that reaches the frame edge
+    still reaches it after the clean-up (an object leaving the frame is a true
+    disocclusion), and no hole grows along the edge by itself.
     """
     cleaned = hole.astype(np.uint8)
     if close_radius > 0:
-        cleaned = cv2.morphologyEx(
-            cleaned, cv2.MORPH_CLOSE, _disk(close_radius), borderType=cv2.BORDER_CONSTANT, borderValue=0
-        )
+        cleaned = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, _disk(close_radius))
     if open_radius > 0:
         cleaned = cv2.morphologyEx(cleaned, cv2.MORPH_OPEN, _disk(open_radius))
     cleaned = cleaned.astype(bool)
@@ -313,6 +364,11 @@ class VideoMasks:
         ``"occlusion"`` or ``"disocclusion"`` per kept mask.
     dropped : Counter
         Dropped masks by reason (``empty``, ``near-full``, ``duplicate``).
+    skipped_pairs : Counter
+        Frame pairs skipped because their flow cannot be trusted, by reason (``cut``,
+        ``fade/flash``; :func:`maskbench.junk.pair_skip_reason`).
+    unrelated : str or None
+        Why the whole video was skipped as unrelated frames (then nothing of it is kept).
     largest_difference : float
         Largest mean absolute difference between the two frames of a pair.
     error : str or None
@@ -327,6 +383,8 @@ class VideoMasks:
     mask_frames: list[int] = field(default_factory=list)
     mask_kinds: list[str] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
+    skipped_pairs: Counter[str] = field(default_factory=Counter)
+    unrelated: str | None = None
     largest_difference: float = 0.0
     error: str | None = None
 
@@ -335,6 +393,8 @@ class VideoMasks:
         """Why a readable video gave no masks, or None when it gave some (or was unreadable)."""
         if self.error is not None or self.mask_frames:
             return None
+        if self.unrelated is not None:
+            return f"skipped: {self.unrelated}"
         if self.frames_read == 1:
             return "a single frame: no pairs, no masks"
         if self.largest_difference < STATIC_DIFFERENCE:
@@ -350,28 +410,22 @@ class VideoMasks:
         return None
 
 
-def _to_batch(images: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
-    """(H, W, 3) float32 frames → (B, 3, H, W) tensor on ``device``."""
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(device)
-
-
 def raw_masks(
     pairs: Sequence[FramePair], *, method: str, occlusion: str, device: torch.device
 ) -> tuple[np.ndarray, np.ndarray]:
     """Occlusion masks of the first frames and disocclusion masks of the second frames.
 
     The forward flows (t → t+1) and backward flows (t+1 → t) of all pairs come from one
-    call of :func:`flow.estimate_batch`.
+    call of :func:`flow.estimate_both_ways`.
 
     Returns
     -------
     occluded, disoccluded : (B, H, W) bool ndarray
         Pixels of frame t with no correspondence in t+1, and of t+1 with none in t.
     """
-    first = _to_batch([pair.first for pair in pairs], device)
-    second = _to_batch([pair.second for pair in pairs], device)
-    flows = flow.estimate_batch(torch.cat([first, second]), torch.cat([second, first]), method=method, device=device)
-    forward, backward = flows[: len(pairs)], flows[len(pairs) :]
+    forward, backward = flow.estimate_both_ways(
+        [pair.first for pair in pairs], [pair.second for pair in pairs], method=method, device=device
+    )
     occluded = flow.occlusion_batch(forward, backward, method=occlusion)
     disoccluded = flow.occlusion_batch(backward, forward, method=occlusion)
     return occluded.cpu().numpy(), disoccluded.cpu().numpy()
@@ -396,8 +450,13 @@ def _keep_pair_masks(
     disoccluded: np.ndarray,
     config: ExtractConfig,
 ) -> None:
-    """Clean the two raw masks of a pair and add those the filter keeps to ``result``."""
+    """Clean the two raw masks of a pair and add those the filter keeps to ``result``; a pair
+    whose flow cannot be trusted is counted in ``result.skipped_pairs`` instead."""
     result.largest_difference = max(result.largest_difference, float(np.abs(pair.first - pair.second).mean()))
+    reason = pair_skip_reason(pair.first, pair.second, occluded, disoccluded, config.pair_check)
+    if reason is not None:
+        result.skipped_pairs[reason] += 1
+        return
     for kind, raw, frame in (("occlusion", occluded, pair.index), ("disocclusion", disoccluded, pair.index + 1)):
         hole = clean_hole(
             raw,
@@ -461,6 +520,9 @@ def extract_video(
     result.dropped = keep.dropped
     if result.frames_read == 0:
         result.error = "no frame could be decoded (empty or corrupt file)"
+    result.unrelated = unrelated_reason(result.skipped_pairs["cut"], result.pairs, config.pair_check)
+    if result.unrelated is not None:
+        result.holes, result.mask_frames, result.mask_kinds = PackedHoles(), [], []
     return result
 
 
@@ -478,10 +540,12 @@ def _extract_in_worker(task: tuple[VideoSource, ExtractConfig]) -> VideoMasks:
 def video_key(video: VideoSource, config: ExtractConfig) -> str:
     """Group name of a video's shard: its name plus the flow and occlusion methods.
 
-    The same video extracted with another method is another group, so one store can hold
-    both; the clean-up settings are not part of the key (use a new store to change them).
+    ``config.method`` must be resolved (not ``"auto"``). The same video extracted with
+    another method is another group (stores refuse such a mix unless allowed:
+    :func:`maskbench.flow_choice.check_one_method`); the clean-up settings are not part of
+    the key (use a new store to change them).
     """
-    return f"{video.name}::{config.method}+{config.occlusion_method}"
+    return video_group(video.name, method_tag(config.method, config.occlusion_method))
 
 
 def select_shard(videos: Sequence[VideoSource], shard: tuple[int, int]) -> list[VideoSource]:
@@ -515,20 +579,33 @@ class ExtractSummary:
         (hole pixels, all pixels) of every mask kept in this run.
     seconds : float
         Wall-clock time of the run.
+    notes : list of str
+        One-line notes, e.g. that the store's earlier videos were extracted with another
+        maskbench version or configuration (:func:`maskbench.provenance.difference_note`).
+    flow : str
+        Flow method and occlusion test of the run (:func:`maskbench.flow_choice.method_tag`),
+        with how ``--method auto`` resolved, e.g. ``"dis+range+median (--method auto on cpu)"``.
     """
 
     store: Path
     shard: tuple[int, int]
     found: int
+    flow: str = ""
     results: list[VideoMasks] = field(default_factory=list)
     already_done: list[str] = field(default_factory=list)
     hole_counts: list[tuple[int, int]] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> list[VideoMasks]:
         """Videos that could be read."""
         return [result for result in self.results if result.error is None]
+
+    @property
+    def usable(self) -> list[VideoMasks]:
+        """Videos that could be read and were not skipped as unrelated frames."""
+        return [result for result in self.read if result.unrelated is None]
 
     @property
     def unreadable(self) -> list[VideoMasks]:
@@ -562,16 +639,21 @@ class ExtractSummary:
         index, count = self.shard
         kinds = Counter(kind for result in self.read for kind in result.mask_kinds)
         dropped = sum((result.dropped for result in self.read), Counter())
+        skipped_pairs = sum((result.skipped_pairs for result in self.read), Counter())
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
         shard_text = f" (shard {index}/{count} of {self.found})" if count > 1 else ""
         lines = [
+            f"flow: {self.flow}",
             f"videos: {len(self.results) + len(self.already_done)}{shard_text}; read {len(self.read)}, "
-            f"skipped {len(self.unreadable)} unreadable, {len(self.already_done)} already in the store",
-            f"frames: {self.frames} in {self.seconds:.1f} s ({rate:.1f} frames/s); pairs: {self.pairs}",
+            f"skipped {len(self.unreadable)} unreadable, {len(self.read) - len(self.usable)} of unrelated frames, "
+            f"{len(self.already_done)} already in the store",
+            f"frames: {self.frames} in {self.seconds:.1f} s ({rate:.1f} frames/s); pairs: {self.pairs}, "
+            f"skipped as untrustworthy: {skipped_pairs['cut']} cuts, {skipped_pairs['fade/flash']} fades/flashes",
             f"masks kept: {self.masks_kept} ({kinds['occlusion']} occlusion, {kinds['disocclusion']} disocclusion); "
             f"dropped: {dropped['empty']} empty, {dropped['near-full']} near-full, "
             f"{dropped['duplicate']} near-duplicates",
         ]
+        lines += self.notes
         lines += [f"  skipped {result.name}: {result.error}" for result in self.unreadable]
         lines += [f"  {result.name}: {result.note}" for result in self.read if result.note]
         lines += [f"  {result.name}: {result.short_read}" for result in self.read if result.short_read]
@@ -582,6 +664,22 @@ class ExtractSummary:
             for label, n in histogram:
                 lines.append(f"  {label:>11} {n:7d} {'#' * round(40 * n / widest)}")
         return "\n".join(lines)
+
+
+def resolve_method(config: ExtractConfig, device: str | torch.device | None) -> tuple[ExtractConfig, torch.device]:
+    """``config`` with ``method = "auto"`` resolved for ``device``, and the torch device to use.
+
+    The device is resolved (and a missing CUDA device refused) only where it matters: for
+    ``"auto"`` and the torch methods; the OpenCV methods always get the CPU.
+    """
+    try:
+        resolved = resolve_device(device) if config.method == AUTO_METHOD or config.runs_on_torch else None
+    except (ValueError, RuntimeError) as error:
+        raise ConfigError(f"--device: {error}") from None
+    if resolved is not None:
+        method = resolve_flow_method(config.method, cpu_method=config.cpu_method, device=resolved)
+        config = dataclasses.replace(config, method=method)
+    return config, resolved if config.runs_on_torch and resolved is not None else torch.device("cpu")
 
 
 def _open_store(path: Path, *, overwrite: bool) -> MaskStore:
@@ -614,6 +712,7 @@ def extract_videos(
     device: str | torch.device | None = None,
     shard: tuple[int, int] = (1, 1),
     overwrite: bool = False,
+    allow_mixed_methods: bool = False,
     show_progress: bool = True,
 ) -> ExtractSummary:
     """Extract occlusion masks from every video of a folder into a mask store.
@@ -627,6 +726,9 @@ def extract_videos(
         Mask store to append to (created when missing). Videos already in it (same
         :func:`video_key`) are skipped, so a rerun resumes an interrupted run.
     config : ExtractConfig
+        With ``method = "auto"`` the flow method depends on ``device``: TV-L1 on CUDA, else
+        ``config.cpu_method``; the resolved method is recorded in the store and the summary.
+        TV-L1 on a CPU warns once (:class:`MaskbenchWarning`) with the expected time.
     device : str, torch.device or None
         Device of the torch flow methods (None or ``"auto"``: CUDA when present). The OpenCV
         methods always run on the CPU, so their masks never depend on the device or on
@@ -636,6 +738,9 @@ def extract_videos(
         (:func:`select_shard`).
     overwrite : bool
         Start from an empty store instead of resuming.
+    allow_mixed_methods : bool
+        Allow appending to a store that holds videos extracted with another flow method or
+        occlusion test (refused by default: :class:`~maskbench.errors.MixedMethodsError`).
     show_progress : bool
         Show a progress bar (frames/s) on stderr.
 
@@ -647,24 +752,39 @@ def extract_videos(
     ------
     InputError
         When the folder has no videos, or when videos were tried and none could be read.
+    MixedMethodsError
+        When the store holds another method's masks and ``allow_mixed_methods`` is False.
     """
     started = time.perf_counter()
     folder = Path(videos)
-    try:
-        torch_device = resolve_device(device) if config.runs_on_torch else torch.device("cpu")
-    except (ValueError, RuntimeError) as error:
-        raise ConfigError(f"--device: {error}") from None
+    requested = config.method
+    config, torch_device = resolve_method(config, device)
     found = find_videos(folder)
     if not found:
         raise InputError(f"no videos in {folder}: expected video files (.mp4, .avi, ...) or folders of frames")
     output = _open_store(Path(store), overwrite=overwrite)
+    tag = method_tag(config.method, config.occlusion_method)
+    how = f" (--method {requested} on {torch_device.type})" if requested == AUTO_METHOD else ""
+    check_one_method(output, tag, allow_mixed=allow_mixed_methods, what=f"this run{how}")
     done = output.groups()
     mine = select_shard(found, shard)
     todo = [video for video in mine if video_key(video, config) not in done]
-    summary = ExtractSummary(Path(store), shard, len(found))
+    summary = ExtractSummary(Path(store), shard, len(found), flow=f"{tag}{how}")
     summary.already_done = [video.name for video in mine if video_key(video, config) in done]
+    run_provenance = provenance(config)
+    note = difference_note(f"the store {store}", output.provenances().values(), run_provenance)
+    summary.notes += [note] if note is not None and todo else []
     total = sum(frame_count(video) for video in todo)
-    with tqdm(total=total, desc="extract", unit="frame", disable=not show_progress, dynamic_ncols=True) as bar:
+    threads = config.threads or free_cores()
+    if config.method == "tvl1" and torch_device.type == "cpu" and todo:
+        notice = slow_cpu_notice(
+            frames=total, working_size=config.working_size, threads=threads, cpu_method=config.cpu_method
+        )
+        warnings.warn(notice, MaskbenchWarning, stacklevel=2)
+    with (
+        cpu_threads(threads),
+        tqdm(total=total, desc="extract", unit="frame", disable=not show_progress, dynamic_ncols=True) as bar,
+    ):
         for video, result in zip(todo, _results_in_order(todo, config, torch_device, bar)):
             if len(result.holes) or result.error is None:  # a readable video without masks is done too
                 output.append(
@@ -676,6 +796,7 @@ def extract_videos(
                         for kind in result.mask_kinds
                     ],
                     group=video_key(video, config),
+                    provenance=run_provenance,
                 )
                 summary.hole_counts += result.holes.hole_pixels()
             result.holes = PackedHoles()
@@ -684,10 +805,12 @@ def extract_videos(
                 bar.total += result.frames_read - result.announced
                 bar.refresh()
     summary.seconds = time.perf_counter() - started
-    if todo and not summary.read and not summary.already_done:
-        reasons = "; ".join(f"{result.name}: {result.error}" for result in summary.unreadable[:3])
-        more = f" (and {len(summary.unreadable) - 3} more)" if len(summary.unreadable) > 3 else ""
-        raise InputError(f"none of the {len(todo)} videos could be read: {reasons}{more}")
+    if todo and not summary.usable and not summary.already_done:
+        failed = [(result.name, result.error or result.unrelated) for result in summary.results]
+        reasons = "; ".join(f"{name}: {why}" for name, why in failed[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        what = "could be read" if not summary.read else "could be read or gave usable frame pairs"
+        raise InputError(f"none of the {len(todo)} videos {what}: {reasons}{more}")
     return summary
 
 
@@ -741,7 +864,12 @@ def _copy_masks(source: MaskStore, indices: Sequence[int], target: MaskStore, gr
 
 
 def merge_stores(
-    sources: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False, show_progress: bool = True
+    sources: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    allow_mixed_methods: bool = False,
+    show_progress: bool = True,
 ) -> MergeSummary:
     """Join mask stores (e.g. the shards of ``extract --shard K/N``) into one.
 
@@ -757,6 +885,9 @@ def merge_stores(
         Output store; created when missing, appended to when it exists.
     overwrite : bool
         Empty the output store first.
+    allow_mixed_methods : bool
+        Allow sources (and output) holding videos extracted with different flow methods or
+        occlusion tests; refused by default (:class:`~maskbench.errors.MixedMethodsError`).
     """
     target_path = Path(out)
     opened = [MaskStore.open(path) for path in sources]
@@ -764,6 +895,7 @@ def merge_stores(
         if target_path.exists() and Path(path).resolve() == target_path.resolve():
             raise InputError(f"the output store {out} is also a source; choose another --out")
     target = _open_store(target_path, overwrite=overwrite)
+    check_merge_methods([*opened, target], allow_mixed=allow_mixed_methods)
     summary = MergeSummary(target_path)
     present = target.groups()
     for path, source in zip(sources, opened):

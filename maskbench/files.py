@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from maskbench.errors import InputError, OutputExistsError
+from maskbench.interrupts import finish_before_interrupt
 
 #: Pixel value of a hole in a mask file.
 HOLE_VALUE: int = 255
@@ -31,20 +32,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     A reader never sees a half-written file: either the old file (or none) or the new one.
     The temporary file keeps the suffix of ``path`` so that writers that pick the format
-    from the suffix (OpenCV, matplotlib) work.
+    from the suffix (OpenCV, matplotlib) work. A Ctrl-C during the write is held until the
+    file is in place (:func:`maskbench.interrupts.finish_before_interrupt`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        yield temp
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+    with finish_before_interrupt():
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        )
+        os.close(handle)
+        temp = Path(temp_name)
+        try:
+            yield temp
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

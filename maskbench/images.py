@@ -16,11 +16,13 @@ Every image of a ``--images`` folder (JPEG, PNG, …, nested or not) is prepared
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from maskbench.errors import InputError
 from maskbench.files import list_images, read_image
@@ -89,6 +91,30 @@ def load_evaluation_image(path: str | os.PathLike, size: int = EVALUATION_SIZE) 
     return quantize_8bit(np.ascontiguousarray(center_crop(resize_shorter_side(image, size), size)))
 
 
+def resize_hole(hole: np.ndarray, size: int) -> np.ndarray:
+    """Shrink a square test mask to ``size``×``size``: area average, then threshold at one half.
+
+    Parameters
+    ----------
+    hole : (S, S) bool ndarray
+        True = hole; S ≥ ``size`` (test masks are 512×512).
+    size : int
+        Output side, px.
+
+    Returns
+    -------
+    (size, size) bool ndarray
+        A pixel is a hole when at least half of the area it covers in ``hole`` is hole
+        (OpenCV ``INTER_AREA`` of the 0/1 mask, ``≥ 0.5``). ``hole`` itself when S == size.
+    """
+    if hole.shape[0] == size:
+        return hole
+    if min(hole.shape) < size:
+        raise InputError(f"cannot shrink a {hole.shape[1]}x{hole.shape[0]} mask to {size}x{size}")
+    area = cv2.resize(hole.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return area >= 0.5
+
+
 @dataclass(frozen=True)
 class ImageFolder:
     """The readable images of a folder and the files that are not.
@@ -131,3 +157,40 @@ def scan_images(folder: str | os.PathLike) -> ImageFolder:
     if not readable:
         raise InputError(f"no readable images (JPEG, PNG, ...) in {folder}; point --images at a folder of photos")
     return ImageFolder(root=root, files=readable, unreadable=unreadable)
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header (Pillow) without decoding the pixels.
+
+    Formats Pillow does not know are decoded with OpenCV instead.
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+        return height, width
+    except (UnidentifiedImageError, OSError):
+        return read_image(path).shape[:2]
+
+
+def refuse_small_images(files: Sequence[Path], side: int, *, root: Path, hint: str) -> None:
+    """Raise :class:`InputError` listing the images whose shorter side is below ``side`` px.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        Image files to check (headers only).
+    side : int
+        Smallest allowed shorter side, px.
+    root : Path
+        Folder the files are named relative to in the message.
+    hint : str
+        What the user can do instead, appended to the message.
+    """
+    small = [(path, image_shape(path)) for path in files]
+    small = [(path, shape) for path, shape in small if min(shape) < side]
+    if small:
+        listed = ", ".join(f"{Path(os.path.relpath(path, root)).as_posix()} ({shape[1]}x{shape[0]})" for path, shape in small[:5])
+        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+        raise InputError(
+            f"{len(small)} of {len(files)} images are smaller than {side} px on their shorter side: {listed}{more}; {hint}"
+        )

@@ -79,18 +79,20 @@ def _group_name(run: str, indices: range) -> str:
     return f"{run} items {indices.start}-{indices.stop - 1}"
 
 
-def open_output_store(path: Path, *, run: str, overwrite: bool, append: bool) -> MaskStore:
-    """The store a chunked run writes into: new, replaced, appended to, or resumed.
+def open_output_store(path: Path, *, run: str, overwrite: bool, append: bool) -> MaskStore | None:
+    """The store a chunked run adds to, or None when it is created (or replaced) at the first write.
 
-    An existing store is resumed when every shard in it was written by this same ``run``;
-    otherwise it needs ``overwrite`` (replace) or ``append`` (add).
+    Nothing is created or deleted here, so a run that fails before its first shard leaves
+    no path behind (and an ``overwrite`` leaves the old store). An existing store is resumed
+    when every shard in it was written by this same ``run`` or it is empty; otherwise it
+    needs ``overwrite`` (replace) or ``append`` (add).
     """
-    if not path.exists() or overwrite:
-        return MaskStore.create(path, overwrite=overwrite)
-    if not is_store(path):
+    if path.exists() and not is_store(path) and (not path.is_dir() or any(path.iterdir())):
         raise OutputExistsError(f"{path} exists and is not a mask store; choose another --out")
+    if not is_store(path) or overwrite:
+        return None
     store = MaskStore.open(path)
-    resumable = all(group.startswith(f"{run} items ") for group in store.groups()) and len(store) > 0
+    resumable = all(group.startswith(f"{run} items ") for group in store.groups())
     if not (append or resumable):
         raise OutputExistsError(
             f"mask store {path} already exists; pass --overwrite to replace it or --append to add to it"
@@ -131,15 +133,18 @@ def append_in_chunks(
         Progress bar label.
     """
     store = open_output_store(path, run=run, overwrite=overwrite, append=append)
-    done = store.groups()
+    done = store.groups() if store is not None else set()
     chunks = [range(start, min(start + chunk_size, count)) for start in range(0, count, chunk_size)]
     todo = [chunk for chunk in chunks if _group_name(run, chunk) not in done]
     added = 0
     results = map_ordered(make_chunk, todo, workers=workers, desc=desc, unit="shard", chunksize=1)
     for number, (holes, sources, frames, extras) in enumerate(results):
+        if store is None:
+            store = MaskStore.create(path, overwrite=overwrite)
         store.append(holes, sources=sources, frames=frames, extras=extras, group=_group_name(run, todo[number]))
         added += len(holes)
-    return AppendSummary(store=path, added=added, skipped=count - sum(map(len, todo)), total=len(store))
+    total = len(store) if store is not None else 0
+    return AppendSummary(store=path, added=added, skipped=count - sum(map(len, todo)), total=total)
 
 
 @dataclass(frozen=True)

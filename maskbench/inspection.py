@@ -11,7 +11,13 @@ compared with it bin by bin:
 * ``half_width`` — mean L2 distance transform over the hole pixels, px, median;
 * ``at_margin`` — share of masks whose nearest hole pixel is exactly ``margin`` px from
   the edge (the mark of a cleared border band);
-* ``touching`` — share of masks with a hole pixel on the image edge.
+* ``touching`` — share of masks with a hole pixel on the image edge;
+* ``band_cut`` — share of masks cut straight along the margin line
+  (:func:`maskbench.bins.is_band_cut`).
+
+Beside the table, :mod:`maskbench.fidelity` puts NVIDIA's medians, the ratio of every cell
+and the count of bins within ×1.5 (``fidelity.md``, ``fidelity.png``), and for a split made
+by ``build-testset`` the share of masks that the most-used raw mask went into.
 """
 
 from __future__ import annotations
@@ -26,20 +32,37 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS, hole_ratio, min_border_distance, ratio_bin
+from maskbench.bins import (
+    BIN_LABELS,
+    BORDER_CLASSES,
+    N_RATIO_BINS,
+    hole_ratio,
+    is_band_cut,
+    min_border_distance,
+    ratio_bin,
+)
 from maskbench.config import load_config
 from maskbench.errors import ConfigError, InputError
 from maskbench.files import read_mask, refuse_existing, write_image, write_text_atomic
 from maskbench.parallel import map_ordered
 from maskbench.rng import item_rng
 from maskbench.store import MaskStore, is_store
-from maskbench.testset import FOREIGN_THRESHOLD, TestSet, read_testset
+from maskbench.fidelity import (
+    FIDELITY_FACTOR,
+    FIDELITY_STATISTICS,
+    SourceReuse,
+    bins_within,
+    compare_with_reference,
+    fidelity_markdown,
+    source_reuse,
+)
+from maskbench.testset import FOREIGN_THRESHOLD, TestSet, read_manifest, read_testset
 
 InspectKind = Literal["store", "maskbench", "nvidia"]
 #: Columns of the per-bin shape statistics table, in order.
 STATS_COLUMNS: tuple[str, ...] = (
     "bin", "class", "masks", "measured", "ratio", "components", "largest_share",
-    "perimeter_per_area", "half_width", "at_margin", "touching",
+    "perimeter_per_area", "half_width", "at_margin", "touching", "band_cut",
 )  # fmt: skip
 
 
@@ -71,14 +94,17 @@ class ShapeStats:
     perimeter_per_area: float
     half_width: float
     min_border_dist: int
+    band_cut: bool
 
 
-def shape_stats(hole: np.ndarray) -> ShapeStats:
+def shape_stats(hole: np.ndarray, *, margin: int = 50) -> ShapeStats:
     """Measure one mask.
 
     Parameters
     ----------
     hole : (H, W) bool ndarray
+    margin : int
+        Border margin, px, of the band-cut test.
 
     Returns
     -------
@@ -88,7 +114,7 @@ def shape_stats(hole: np.ndarray) -> ShapeStats:
     hole_pixels = int(np.count_nonzero(hole))
     distance = min_border_distance(hole)
     if hole_pixels == 0:
-        return ShapeStats(0.0, 0, float("nan"), float("nan"), float("nan"), distance)
+        return ShapeStats(0.0, 0, float("nan"), float("nan"), float("nan"), distance, False)
     image = hole.astype(np.uint8) * np.uint8(255)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(image, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
@@ -101,6 +127,7 @@ def shape_stats(hole: np.ndarray) -> ShapeStats:
         perimeter_per_area=float(np.count_nonzero(edges) / hole_pixels),
         half_width=float(inside[hole].mean()),
         min_border_dist=distance,
+        band_cut=is_band_cut(hole, margin=margin),
     )
 
 
@@ -136,6 +163,7 @@ def summarize_shapes(groups: dict[tuple[int, str], list[ShapeStats]], counts: di
                     half_width=frame["half_width"].median(),
                     at_margin=float((frame["min_border_dist"] == margin).mean()),
                     touching=float((frame["min_border_dist"] == 0).mean()),
+                    band_cut=float(frame["band_cut"].mean()),
                 )
             rows.append(row)
     return pd.DataFrame(rows, columns=list(STATS_COLUMNS))
@@ -144,17 +172,17 @@ def summarize_shapes(groups: dict[tuple[int, str], list[ShapeStats]], counts: di
 def stats_markdown(table: pd.DataFrame) -> str:
     """The shape-statistics table formatted as NVIDIA's reference table."""
     lines = [
-        "| bin | class | masks | ratio | components | largest share | perimeter/area | half-width px | at margin | touching |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| bin | class | masks | ratio | components | largest share | perimeter/area | half-width px | at margin | touching | band-cut |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in table.to_dict("records"):
         if row["measured"] == 0:
-            lines.append(f"| {row['bin']} | {row['class']} | {row['masks']} | – | – | – | – | – | – | – |")
+            lines.append(f"| {row['bin']} | {row['class']} | {row['masks']} | – | – | – | – | – | – | – | – |")
             continue
         lines.append(
             f"| {row['bin']} | {row['class']} | {row['masks']} | {row['ratio']:.3f} | {row['components']:g} | "
             f"{row['largest_share']:.2f} | {row['perimeter_per_area']:.3f} | {row['half_width']:.1f} | "
-            f"{row['at_margin']:.0%} | {row['touching']:.0%} |"
+            f"{row['at_margin']:.0%} | {row['touching']:.0%} | {row['band_cut']:.0%} |"
         )
     return "\n".join(lines)
 
@@ -177,7 +205,10 @@ class InspectReport:
     table : pandas.DataFrame
         Per-(bin, class) counts and shape statistics (:data:`STATS_COLUMNS`).
     out_dir : Path
-        Folder with ``histogram.png``, ``examples.png``, ``shape_stats.csv`` and ``summary.md``.
+        Folder with ``histogram.png``, ``examples.png``, ``shape_stats.csv``, ``summary.md``,
+        ``fidelity.md`` and ``fidelity.png``.
+    reuse : SourceReuse or None
+        Splits made by ``build-testset``: the raw mask that went into the most split masks.
     """
 
     path: Path
@@ -187,15 +218,24 @@ class InspectReport:
     mismatches: int
     table: pd.DataFrame
     out_dir: Path
+    reuse: SourceReuse | None = None
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        """The statistics beside NVIDIA's medians (:func:`maskbench.fidelity.compare_with_reference`)."""
+        return compare_with_reference(self.table)
 
     def text(self) -> str:
-        """A Markdown summary: what it is, counts, and the statistics table."""
+        """A Markdown summary: what it is, counts, the statistics, and NVIDIA's beside them."""
         head = f"{self.path}: {self.kind} with {self.total} masks"
         if self.kind == "store":
             head += f" ({self.outside_bins} outside every ratio bin)"
         if self.kind == "nvidia":
             head += f"; {self.mismatches} masks measure differently from their number"
-        return head + "\n\n" + stats_markdown(self.table)
+        parts = [head, stats_markdown(self.table), "Beside NVIDIA's released test masks:", fidelity_markdown(self.comparison)]
+        if self.reuse is not None:
+            parts.append(self.reuse.text())
+        return "\n\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -204,11 +244,12 @@ class _Measure:
 
     store_path: str | None
     threshold: int | None
+    margin: int
 
     def __call__(self, item: int | str) -> ShapeStats:
         if self.store_path is not None:
-            return shape_stats(_open_store(self.store_path)[int(item)])
-        return shape_stats(read_mask(item, threshold=self.threshold))
+            return shape_stats(_open_store(self.store_path)[int(item)], margin=self.margin)
+        return shape_stats(read_mask(item, threshold=self.threshold), margin=self.margin)
 
 
 _STORES: dict[str, MaskStore] = {}
@@ -297,19 +338,19 @@ def inspect_path(
         kind: InspectKind = "store"
         total = len(store)
         outside = total - sum(map(len, groups.values()))
-        measure = _Measure(str(path.resolve()), None)
+        measure = _Measure(str(path.resolve()), None, margin)
         example_loader = lambda item: store[int(item)]  # noqa: E731
     else:
         with warnings.catch_warnings():  # the mismatches go into the report instead
             warnings.simplefilter("ignore", UserWarning)
-            testset = read_testset(path, margin=margin)
+            testset = read_testset(path, margin=margin, mismatch_limit=None)
         margin = testset.margin
         groups = _testset_groups(testset)
         kind = testset.kind
         total = len(testset)
         mismatches = len(testset.mismatches)
         threshold = FOREIGN_THRESHOLD if kind == "nvidia" else None
-        measure = _Measure(None, threshold)
+        measure = _Measure(None, threshold, margin)
         ratios = [m.hole_ratio for m in testset.masks]
         example_loader = lambda item: read_mask(item, threshold=threshold)  # noqa: E731
     counts = {key: len(items) for key, items in groups.items()}
@@ -322,10 +363,13 @@ def inspect_path(
         stats_groups[key] = measured[position : position + len(sampled[key])]
         position += len(sampled[key])
     table = summarize_shapes(stats_groups, counts, margin=margin)
-    report = InspectReport(path, kind, total, outside, mismatches, table, out_dir)
+    reuse = source_reuse([row["sources"] for row in read_manifest(path)]) if kind == "maskbench" else None
+    report = InspectReport(path, kind, total, outside, mismatches, table, out_dir, reuse)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "shape_stats.csv", index=False)
     write_text_atomic(out_dir / "summary.md", report.text() + "\n")
+    write_text_atomic(out_dir / "fidelity.md", fidelity_markdown(report.comparison) + "\n")
+    plot_fidelity(out_dir / "fidelity.png", report.comparison, title=f"{path.name} ({kind}) beside NVIDIA's test masks")
     _plot_histogram(out_dir / "histogram.png", np.asarray(ratios, dtype=float), bins=config.histogram_bins, title=f"{path.name} ({kind})")
     examples = {key: [example_loader(item) for item in groups.get(key, [])[: config.examples]] for key in keys}
     write_image(out_dir / "examples.png", example_grid(examples, columns=max(1, config.examples)))
@@ -338,6 +382,7 @@ def _plot_histogram(file: Path, ratios: np.ndarray, *, bins: int, title: str) ->
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from maskbench.bins import RATIO_EDGES
 
@@ -348,10 +393,53 @@ def _plot_histogram(file: Path, ratios: np.ndarray, *, bins: int, title: str) ->
         axes.axvline(float(edge), color="#c44e52", linewidth=0.8, linestyle="--")
     axes.set_xlabel("hole ratio (dashed: bin edges)")
     axes.set_ylabel("masks")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 ticks on small histograms
     axes.set_title(title)
     figure.tight_layout()
     from maskbench.files import atomic_path
 
+    with atomic_path(file) as temp:
+        figure.savefig(temp)
+    plt.close(figure)
+
+
+#: Axis titles of the fidelity figure, per statistic.
+_STATISTIC_TITLES = {"components": "components", "perimeter_per_area": "perimeter / area", "half_width": "half-width, px"}
+
+
+def plot_fidelity(file: Path, comparison: pd.DataFrame, *, title: str) -> None:
+    """Our medians and NVIDIA's side by side: one panel per statistic, 12 bins each.
+
+    Parameters
+    ----------
+    file : Path
+        PNG to write.
+    comparison : pandas.DataFrame
+        As :func:`maskbench.fidelity.compare_with_reference` returns; its ``within`` column
+        marks the bins whose labels are drawn in black (others in red).
+    title : str
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from maskbench.files import atomic_path
+
+    labels = [f"{row['bin']} {row['class']}" for row in comparison.to_dict("records")]
+    positions = np.arange(len(labels))
+    figure, panels = plt.subplots(1, len(FIDELITY_STATISTICS), figsize=(15, 4.2), dpi=100)
+    for axes, statistic in zip(panels, FIDELITY_STATISTICS):
+        axes.bar(positions - 0.2, comparison[f"{statistic}_nvidia"], width=0.4, color="#999999", label="NVIDIA (median)")
+        axes.bar(positions + 0.2, comparison[statistic].astype(float), width=0.4, color="#4878a8", label="this (median)")
+        axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
+        for tick, within in zip(axes.get_xticklabels(), comparison["within"]):
+            tick.set_color("black" if within else "#c44e52")
+        axes.set_title(_STATISTIC_TITLES[statistic])
+    panels[0].legend(fontsize=8)
+    count = bins_within(comparison)
+    figure.suptitle(f"{title}: {count} of {len(labels)} bins within ×{FIDELITY_FACTOR:g} (red: not)")
+    figure.tight_layout()
     with atomic_path(file) as temp:
         figure.savefig(temp)
     plt.close(figure)

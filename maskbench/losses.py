@@ -26,17 +26,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
-from maskbench.errors import InputError, MissingWeightsError
+from maskbench.errors import InputError
+from maskbench.weights import WeightsFile, locate_weights
 
-#: File name of torchvision's ImageNet VGG-16 weights (``VGG16_Weights.IMAGENET1K_V1``).
-VGG16_WEIGHTS_FILE = "vgg16-397923af.pth"
-VGG16_WEIGHTS_URL = f"https://download.pytorch.org/models/{VGG16_WEIGHTS_FILE}"
+#: torchvision's ImageNet VGG-16 weights (``VGG16_Weights.IMAGENET1K_V1``, vgg16-397923af.pth).
+VGG16_WEIGHTS = WeightsFile(
+    description="torchvision's ImageNet VGG-16",
+    url=torchvision.models.VGG16_Weights.IMAGENET1K_V1.url,
+    option="vgg16_weights in the training config",
+)
 #: Index after the last layer of each slice of ``torchvision.models.vgg16().features``: pool1, pool2, pool3.
 _VGG16_POOL_ENDS = (5, 10, 17)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -59,24 +63,21 @@ class LossWeights:
     tv: float
 
 
-def default_vgg16_path() -> Path:
-    """Where torchvision keeps the VGG-16 weights: ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_WEIGHTS_FILE
-
-
 class VGG16Features(nn.Module):
     """Frozen ImageNet VGG-16 activations at pool1, pool2 and pool3 (section 3.3).
 
     Parameters
     ----------
     weights_path : path-like, optional
-        torchvision's ``vgg16-397923af.pth``; ``None``: the torch hub cache
-        (:func:`default_vgg16_path`). Nothing is downloaded.
+        torchvision's ``vgg16-397923af.pth``; ``None``: the torch hub cache, where it is
+        downloaded (with a progress bar) when missing, as torchvision's weights enum does
+        (:func:`maskbench.weights.locate_weights`).
 
     Raises
     ------
     MissingWeightsError
-        When the file is not there, naming it and the folder to put it in.
+        The file is not there and cannot be downloaded (offline, or ``MASKBENCH_OFFLINE=1``):
+        the message names the file, its URL and the folder to put it in.
 
     Notes
     -----
@@ -87,14 +88,7 @@ class VGG16Features(nn.Module):
 
     def __init__(self, weights_path: str | os.PathLike | None = None) -> None:
         super().__init__()
-        import torchvision
-
-        path = Path(weights_path) if weights_path else default_vgg16_path()
-        if not path.is_file():
-            where = f"to {path}" if weights_path else f"into {path.parent} (or set vgg16_weights in the training config)"
-            raise MissingWeightsError(
-                f"VGG-16 ImageNet weights {VGG16_WEIGHTS_FILE} not found at {path}; download {VGG16_WEIGHTS_URL} {where}"
-            )
+        path = locate_weights(VGG16_WEIGHTS, weights_path)
         network = torchvision.models.vgg16(weights=None)
         try:
             network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

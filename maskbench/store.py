@@ -84,6 +84,7 @@ class _Shard:
     shapes: np.ndarray
     hole_pixels: np.ndarray
     group: str
+    provenance: str
 
     @property
     def count(self) -> int:
@@ -165,6 +166,7 @@ class MaskStore:
                     shapes=shard_file["shapes"][:],
                     hole_pixels=shard_file["hole_pixels"][:],
                     group=str(shard_file.attrs.get("group", "")),
+                    provenance=str(shard_file.attrs.get("provenance", "")),
                 )
             shards.append(shard)
             start += shard.count
@@ -282,6 +284,10 @@ class MaskStore:
         """Group names of the shards (e.g. videos already extracted)."""
         return {shard.group for shard in self._shards if shard.group}
 
+    def provenances(self) -> dict[str, dict[str, Any]]:
+        """Group → what its shard recorded of how it was made (see :meth:`append`)."""
+        return {shard.group: json.loads(shard.provenance) for shard in self._shards if shard.group and shard.provenance}
+
     def fingerprint(self) -> str:
         """SHA-256 of every shard's bytes, in order: identifies the store's content."""
         digest = hashlib.sha256()
@@ -302,6 +308,7 @@ class MaskStore:
         frames: Sequence[int],
         extras: Sequence[dict[str, Any]] | None = None,
         group: str = "",
+        provenance: dict[str, Any] | None = None,
     ) -> range:
         """Append masks as one new shard, atomically.
 
@@ -315,6 +322,9 @@ class MaskStore:
             Further JSON-serialisable provenance per mask.
         group : str
             Name stored with the shard (e.g. the video) for :meth:`groups`.
+        provenance : dict, optional
+            How the shard's masks were made (e.g. the maskbench version and the full
+            extraction configuration), JSON-serialisable; read back by :meth:`provenances`.
 
         Returns
         -------
@@ -351,5 +361,7 @@ class MaskStore:
                 shard_file["frame"] = np.asarray(frames, dtype=np.int64)
                 shard_file.create_dataset("extra", data=[json.dumps(e, sort_keys=True) for e in extras], dtype=string)
                 shard_file.attrs["group"] = group
+                if provenance is not None:
+                    shard_file.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
         self.refresh()
         return range(start, start + count)

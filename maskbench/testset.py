@@ -9,7 +9,7 @@ Layout of a split folder ``DIR``::
     DIR/masks/00000.png …   8-bit PNG, 255 = hole, numbered as NVIDIA's release:
                             index = 2·P·k + P·b + j (see :func:`maskbench.bins.testset_index`)
     DIR/manifest.csv        one row per mask (columns in :data:`MANIFEST_COLUMNS`)
-    DIR/meta.json           seed, configuration, maskbench version, source store fingerprint
+    DIR/meta.json           seed, configuration, maskbench version, source store fingerprint and flow methods
     DIR/preview.png         a grid of examples per (bin, class)
 
 Sampling, per slot (k, b, j) and attempt a, from ``item_rng(seed, k, b, j, a)`` only (so any
@@ -36,6 +36,7 @@ border band as NVIDIA did (straight cut edges; ``cut_edges`` in the manifest).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import math
@@ -66,19 +67,24 @@ from maskbench.bins import (
     N_RATIO_BINS,
     RATIO_EDGES,
     BorderClass,
-    border_class,
     border_distance_map,
+    is_band_cut,
     min_border_distance,
     ratio_bin,
+    ratio_bin_of_count,
     testset_index,
     testset_position,
 )
 from maskbench.config import config_as_dict, load_config
-from maskbench.errors import ConfigError, InputError, InsufficientMasksError, OutputExistsError
+from maskbench.errors import ConfigError, InputError, InsufficientMasksError, MaskbenchWarning, OutputExistsError
+from maskbench.fidelity import SourceReuse, source_reuse
 from maskbench.files import read_mask, write_image, write_mask, write_text_atomic
+from maskbench.flow_choice import store_method_tags
 from maskbench.parallel import map_ordered
+from maskbench.provenance import difference_note
 from maskbench.rng import item_rng
 from maskbench.store import MaskStore, is_store
+from maskbench.verify_cache import MaskMeasure, measure_mask_files
 
 Strategy = Literal["natural", "clear-band"]
 STRATEGIES: tuple[str, ...] = ("natural", "clear-band")
@@ -95,6 +101,13 @@ TESTSET_FORMAT = "maskbench-testset"
 _NUMBERED_PNG = re.compile(r"^(\d+)\.png$", re.IGNORECASE)
 #: Gray level above which a pixel of a foreign (NVIDIA) mask file is a hole.
 FOREIGN_THRESHOLD = 127
+#: Share of an NVIDIA-style folder's masks that may differ from the bin or class of their
+#: number; above it the folder is refused (inverted polarity, or not numbered as a split).
+MAX_MISMATCH_SHARE = 0.2
+
+
+class MismatchWarning(MaskbenchWarning):
+    """Some masks of a numbered folder do not match the bin or class of their number."""
 
 
 # -- configuration -------------------------------------------------------------------------
@@ -117,8 +130,11 @@ class TestsetConfig(AugmentConfig):
     max_dilation: float
     max_erosion: float
     source_ratio_factor: tuple[float, float]
+    min_source_candidates: int
     combine_sources: tuple[int, int]
     combine_fill: tuple[float, float]
+    natural_sources: tuple[int, int]
+    natural_fill: tuple[float, float]
     steer_distance: SteerDistance
     max_tries: int
     max_failed_slots: int
@@ -131,7 +147,7 @@ class TestsetConfig(AugmentConfig):
         super().validate()
         if not 0 <= self.border_margin < MASK_SIZE // 2:
             raise ConfigError(f"border_margin must be in 0..{MASK_SIZE // 2 - 1} px, got {self.border_margin}")
-        for name in ("per_bin", "max_tries", "max_failed_slots"):
+        for name in ("per_bin", "max_tries", "max_failed_slots", "min_source_candidates"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("seed", "workers", "preview_columns"):
@@ -144,14 +160,16 @@ class TestsetConfig(AugmentConfig):
         low, high = self.source_ratio_factor
         if not 0 <= low <= high:
             raise ConfigError(f"source_ratio_factor must be [low, high] with 0 <= low <= high, got {[low, high]}")
-        low, high = self.combine_sources
-        if not 1 <= low <= high:
-            raise ConfigError(f"combine_sources must be [low, high] with 1 <= low <= high, got {[low, high]}")
+        for name in ("combine_sources", "natural_sources"):
+            low, high = getattr(self, name)
+            if not 1 <= low <= high:
+                raise ConfigError(f"{name} must be [low, high] with 1 <= low <= high, got {[low, high]}")
         if self.steer_distance not in _DISTANCE_MASKS:
             raise ConfigError(f"steer_distance must be one of {sorted(_DISTANCE_MASKS)}, got {self.steer_distance!r}")
-        low, high = self.combine_fill
-        if not 0 < low <= high:
-            raise ConfigError(f"combine_fill must be [low, high] with 0 < low <= high, got {[low, high]}")
+        for name in ("combine_fill", "natural_fill"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ConfigError(f"{name} must be [low, high] with 0 < low <= high, got {[low, high]}")
 
 
 def load_testset_config(
@@ -184,6 +202,8 @@ class TestMask:
         Border class that the split assigns to the mask.
     hole_ratio : float
         Measured hole ratio; NaN for an NVIDIA folder read with ``verify=False``.
+    invert : bool
+        The file draws valid pixels white (read with ``invert``; see :func:`read_testset`).
     """
 
     __test__ = False
@@ -195,9 +215,10 @@ class TestMask:
     bin_label: str
     border: BorderClass
     hole_ratio: float
+    invert: bool = False
 
     @classmethod
-    def numbered(cls, file: Path, index: int, *, per_bin: int, hole_ratio: float) -> TestMask:
+    def numbered(cls, file: Path, index: int, *, per_bin: int, hole_ratio: float, invert: bool = False) -> TestMask:
         """The mask at ``file`` whose bin and border class follow from its number ``index``."""
         ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
         return cls(
@@ -208,7 +229,12 @@ class TestMask:
             bin_label=BIN_LABELS[ratio_bin_index],
             border=border,
             hole_ratio=hole_ratio,
+            invert=invert,
         )
+
+    def read_hole(self) -> np.ndarray:
+        """The mask as a (H, W) bool ``hole`` array (gray files thresholded at :data:`FOREIGN_THRESHOLD`)."""
+        return read_mask(self.file, invert=self.invert, threshold=FOREIGN_THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -243,6 +269,8 @@ class TestSet:
     mismatches : tuple of Mismatch
         NVIDIA folders only, with ``verify=True``: masks whose measured bin or class differs
         from the one their number gives (they keep the numbered bin; see :func:`read_testset`).
+    invert : bool
+        The files were read inverted (white = valid).
     """
 
     __test__ = False
@@ -253,6 +281,7 @@ class TestSet:
     masks: tuple[TestMask, ...]
     margin: int
     mismatches: tuple[Mismatch, ...] = ()
+    invert: bool = False
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -270,7 +299,14 @@ def is_testset(path: str | os.PathLike) -> bool:
     return (Path(path) / "manifest.csv").is_file() and (Path(path) / "meta.json").is_file()
 
 
-def read_testset(path: str | os.PathLike, *, margin: int | None = None, verify: bool = True) -> TestSet:
+def read_testset(
+    path: str | os.PathLike,
+    *,
+    margin: int | None = None,
+    verify: bool = True,
+    invert: bool = False,
+    mismatch_limit: float | None = MAX_MISMATCH_SHARE,
+) -> TestSet:
     """Read a test split made by ``build-testset`` or a folder of NVIDIA's test masks.
 
     Parameters
@@ -283,12 +319,21 @@ def read_testset(path: str | os.PathLike, *, margin: int | None = None, verify: 
         Border margin, px; default: the split's own (``meta.json``) or ``border_margin`` of
         ``configs/testset.toml``.
     verify : bool
-        Re-measure every file. For a maskbench split, any difference from the manifest
-        (size, hole pixels, bin, class) raises :class:`InputError`. For an NVIDIA folder, a
-        file must be a 512×512 mask; masks whose measured bin or class differs from their
-        number are listed in :attr:`TestSet.mismatches` and summarised in a warning, not
-        rejected: NVIDIA's own release has masks at the very edge of their bins, and the
-        numbered bin is what published tables report.
+        Measure every file (once: the measurements of an unchanged folder are cached in the
+        user's cache folder, see :mod:`maskbench.verify_cache`). For a maskbench split, any
+        difference from the manifest (size, hole pixels, bin, class) raises
+        :class:`InputError`. For an NVIDIA folder, a file must be a 512×512 mask; a few masks
+        whose measured bin or class differs from their number are listed in
+        :attr:`TestSet.mismatches` and summarised in a :class:`MismatchWarning`, not rejected:
+        NVIDIA's own release has masks at the very edge of their bins, and the numbered bin is
+        what published tables report.
+    invert : bool
+        NVIDIA-style folders only: the files draw valid pixels white (black = hole).
+    mismatch_limit : float or None
+        NVIDIA-style folders: refuse the folder when more than this share of its masks do
+        not match their number (default :data:`MAX_MISMATCH_SHARE`, 20 %) — the folder is
+        not numbered as a split, or its polarity is inverted (the message says when
+        ``invert`` would match). None: never refuse (``maskbench inspect``).
 
     Returns
     -------
@@ -298,14 +343,19 @@ def read_testset(path: str | os.PathLike, *, margin: int | None = None, verify: 
     ------
     InputError
         Missing folder, no manifest and no numbered PNGs, numbering gaps, unreadable or
-        wrongly sized files, or (maskbench splits) a mask that does not match its manifest.
+        wrongly sized files, (maskbench splits) a mask that does not match its manifest, or
+        (NVIDIA-style folders) too many masks that do not match their number.
+    ConfigError
+        ``invert`` for a split made by ``build-testset`` (its files are white = hole).
     """
     root = Path(path).resolve()
     if not root.is_dir():
         raise InputError(f"test set folder not found: {path}")
     if (root / "manifest.csv").is_file():
+        if invert:
+            raise ConfigError(f"{root} is a split made by 'maskbench build-testset' (white = hole); drop --invert")
         return _read_maskbench(root, margin=margin, verify=verify)
-    return _read_numbered(root, margin=margin, verify=verify)
+    return _read_numbered(root, margin=margin, verify=verify, invert=invert, mismatch_limit=mismatch_limit)
 
 
 def _read_manifest_rows(root: Path) -> list[dict[str, str]]:
@@ -328,29 +378,31 @@ def _read_maskbench(root: Path, *, margin: int | None, verify: bool) -> TestSet:
     if len(rows) != 2 * N_RATIO_BINS * per_bin:
         raise InputError(f"{root / 'manifest.csv'} lists {len(rows)} masks, expected {2 * N_RATIO_BINS * per_bin}")
     masks = []
-    for position, row in enumerate(sorted(rows, key=lambda r: int(r["index"]))):
+    sorted_rows = sorted(rows, key=lambda r: int(r["index"]))
+    for position, row in enumerate(sorted_rows):
         index = int(row["index"])
         ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
         if index != position or ratio_bin_index != int(row["ratio_bin"]) or border != row["border"]:
             raise InputError(f"{root / 'manifest.csv'}: row of mask {index} breaks the numbering; rebuild the split")
-        file = root / row["file"]
-        masks.append(TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=float(row["hole_ratio"])))
-        if verify:
-            _verify_manifest_row(file, row, margin=margin)
+        masks.append(TestMask.numbered(root / row["file"], index, per_bin=per_bin, hole_ratio=float(row["hole_ratio"])))
+    if verify:
+        for mask, row, measure in zip(masks, sorted_rows, measure_mask_files([mask.file for mask in masks])):
+            _verify_manifest_row(mask.file, row, measure, margin=margin)
     return TestSet(root=root, kind="maskbench", per_bin=per_bin, masks=tuple(masks), margin=margin)
 
 
-def _verify_manifest_row(file: Path, row: dict[str, str], *, margin: int) -> None:
-    hole = read_mask(file)
+def _verify_manifest_row(file: Path, row: dict[str, str], measure: MaskMeasure, *, margin: int) -> None:
     problem = None
-    if hole.shape != (MASK_SIZE, MASK_SIZE):
-        problem = f"is {hole.shape[0]}x{hole.shape[1]}, expected {MASK_SIZE}x{MASK_SIZE}"
-    elif np.count_nonzero(hole) != int(row["hole_pixels"]):
-        problem = f"has {np.count_nonzero(hole)} hole pixels, the manifest says {row['hole_pixels']}"
-    elif ratio_bin(hole) != int(row["ratio_bin"]):
-        problem = f"has hole ratio {hole.mean():.4f}, outside its bin {BIN_LABELS[int(row['ratio_bin'])]}"
-    elif border_class(hole, margin=margin) != row["border"]:
-        problem = f"is class {border_class(hole, margin=margin)} at margin {margin} px, the manifest says {row['border']}"
+    measured_bin = ratio_bin_of_count(measure.hole_pixels, measure.pixels)
+    measured_class = "N" if measure.min_border_dist >= margin else "B"
+    if (measure.height, measure.width) != (MASK_SIZE, MASK_SIZE):
+        problem = f"is {measure.height}x{measure.width}, expected {MASK_SIZE}x{MASK_SIZE}"
+    elif measure.hole_pixels != int(row["hole_pixels"]):
+        problem = f"has {measure.hole_pixels} hole pixels, the manifest says {row['hole_pixels']}"
+    elif measured_bin != int(row["ratio_bin"]):
+        problem = f"has hole ratio {measure.hole_pixels / measure.pixels:.4f}, outside its bin {BIN_LABELS[int(row['ratio_bin'])]}"
+    elif measured_class != row["border"]:
+        problem = f"is class {measured_class} at margin {margin} px, the manifest says {row['border']}"
     if problem:
         raise InputError(f"{file} {problem}; the split was modified — rebuild it with 'maskbench build-testset'")
 
@@ -371,7 +423,7 @@ def _numbered_files(root: Path) -> tuple[Path, dict[int, Path]]:
     )
 
 
-def _read_numbered(root: Path, *, margin: int | None, verify: bool) -> TestSet:
+def _read_numbered(root: Path, *, margin: int | None, verify: bool, invert: bool, mismatch_limit: float | None) -> TestSet:
     folder, numbered = _numbered_files(root)
     count = max(numbered) + 1
     gaps = sorted(set(range(count)) - set(numbered))
@@ -381,31 +433,60 @@ def _read_numbered(root: Path, *, margin: int | None, verify: bool) -> TestSet:
         raise InputError(f"{folder} holds {count} numbered masks; a split needs a multiple of {2 * N_RATIO_BINS}")
     per_bin = count // (2 * N_RATIO_BINS)
     margin = load_testset_config().border_margin if margin is None else margin
-    masks, mismatches = [], []
-    for index in range(count):
-        ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
-        file = numbered[index].resolve()
-        ratio = math.nan
-        if verify:
-            hole = read_mask(file, threshold=FOREIGN_THRESHOLD)
-            if hole.shape != (MASK_SIZE, MASK_SIZE):
-                raise InputError(f"{file} is {hole.shape[0]}x{hole.shape[1]}; test masks are {MASK_SIZE}x{MASK_SIZE}")
-            ratio = float(np.count_nonzero(hole)) / hole.size
-            measured_bin = ratio_bin(hole)
-            distance = min_border_distance(hole)
-            if measured_bin != ratio_bin_index or (distance >= margin) != (border == "N"):
-                mismatches.append(Mismatch(index, ratio_bin_index, border, ratio, measured_bin, distance))
-        masks.append(TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=ratio))
+    files = [numbered[index].resolve() for index in range(count)]
+    if not verify:
+        masks = [TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=math.nan, invert=invert) for index, file in enumerate(files)]
+        return TestSet(root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, invert=invert)
+    measures = measure_mask_files(files, invert=invert, threshold=FOREIGN_THRESHOLD)
+    for file, measure in zip(files, measures):
+        if (measure.height, measure.width) != (MASK_SIZE, MASK_SIZE):
+            raise InputError(f"{file} is {measure.height}x{measure.width}; test masks are {MASK_SIZE}x{MASK_SIZE}")
+    mismatches = _mismatches(measures, per_bin=per_bin, margin=margin, inverted=False)
+    if mismatch_limit is not None and len(mismatches) > mismatch_limit * count:
+        inverted = _mismatches(measures, per_bin=per_bin, margin=margin, inverted=True)
+        _refuse_mismatched(folder, len(mismatches), count, mismatch_limit, inverts=len(inverted) <= mismatch_limit * count, invert=invert)
     if mismatches:
         warnings.warn(
             f"{len(mismatches)} of {count} masks in {folder} do not match the bin or class of their "
             f"number (e.g. {mismatches[0].index:05d}.png: ratio {mismatches[0].hole_ratio:.4f}, "
             f"nearest hole {mismatches[0].min_border_dist} px from the edge); they are kept in "
             "their numbered bin — see TestSet.mismatches or 'maskbench inspect'",
+            MismatchWarning,
             stacklevel=3,
         )
+    masks = [
+        TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=measure.hole_pixels / measure.pixels, invert=invert)
+        for index, (file, measure) in enumerate(zip(files, measures))
+    ]
     return TestSet(
-        root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, mismatches=tuple(mismatches)
+        root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, mismatches=tuple(mismatches), invert=invert
+    )
+
+
+def _mismatches(measures: list[MaskMeasure], *, per_bin: int, margin: int, inverted: bool) -> list[Mismatch]:
+    """The masks whose measured bin or class differs from their number (``inverted``: of the inverted masks)."""
+    found = []
+    for index, measure in enumerate(measures):
+        ratio_bin_index, border, _ = testset_position(index, per_bin=per_bin)
+        hole_pixels = measure.pixels - measure.hole_pixels if inverted else measure.hole_pixels
+        distance = measure.inverted_min_border_dist if inverted else measure.min_border_dist
+        measured_bin = ratio_bin_of_count(hole_pixels, measure.pixels)
+        if measured_bin != ratio_bin_index or (distance >= margin) != (border == "N"):
+            found.append(Mismatch(index, ratio_bin_index, border, hole_pixels / measure.pixels, measured_bin, distance))
+    return found
+
+
+def _refuse_mismatched(folder: Path, mismatched: int, count: int, limit: float, *, inverts: bool, invert: bool) -> None:
+    """Raise :class:`InputError` for a folder where most masks do not match their number."""
+    hint = (
+        f"they match when read {'without' if invert else 'with'} --invert ({'white = hole' if invert else 'black = hole, as NVIDIA training masks'}); "
+        f"pass {'no --invert' if invert else '--invert'}"
+        if inverts
+        else "this is not a split numbered as NVIDIA's; look at it with 'maskbench inspect'"
+    )
+    raise InputError(
+        f"{mismatched} of {count} masks in {folder} do not match the bin or class of their number "
+        f"(more than {limit:.0%}): {hint}"
     )
 
 
@@ -442,12 +523,19 @@ class BuildSummary:
         Twelve entries, in file order (bin 0 N, bin 0 B, bin 1 N, ...).
     reused : int
         Masks taken over from an interrupted earlier run.
+    note : str or None
+        One line when the split replaced (``--overwrite``) or the build restarted one made by
+        another maskbench version or with another configuration.
+    reuse : SourceReuse or None
+        The raw mask that went into the most split masks.
     """
 
     out_dir: Path
     per_bin: int
     bins: tuple[BinStats, ...]
     reused: int
+    note: str | None = None
+    reuse: SourceReuse | None = None
 
     def table(self) -> str:
         """Per-bin fill statistics as a Markdown table."""
@@ -550,17 +638,21 @@ def _count_range(ratio_bin_index: int) -> tuple[int, int]:
     return low, high
 
 
-def _pick_source(sources: _Sources, target: float, factor: tuple[float, float], rng: np.random.Generator) -> int:
+def _pick_source(
+    sources: _Sources, target: float, factor: tuple[float, float], least: int, rng: np.random.Generator
+) -> int:
     """A random store index whose hole ratio is in ``factor`` × ``target``.
 
     When no mask is, one of the tenth of the masks nearest in ratio (so that a store of
-    small masks still offers its largest ones for a large target).
+    small masks still offers its largest ones for a large target); when fewer than ``least``
+    are, one of the ``least`` masks nearest in ratio (so that the few largest masks of a store
+    do not go into a large share of the split).
     """
     begin = int(np.searchsorted(sources.ratios, factor[0] * target, side="left"))
     end = int(np.searchsorted(sources.ratios, factor[1] * target, side="right"))
-    if end <= begin:
-        nearest = max(1, len(sources.order) // 10)
-        begin = min(max(0, begin - nearest // 2), len(sources.order) - nearest)
+    nearest = max(1, len(sources.order) // 10) if end <= begin else min(least, len(sources.order))
+    if end - begin < nearest:
+        begin = min(max(0, (begin + end - nearest) // 2), len(sources.order) - nearest)
         end = begin + nearest
     return int(sources.order[rng.integers(begin, end)])
 
@@ -731,22 +823,26 @@ def _combine(
     """The union of several augmented sources holding about a drawn share of ``target``.
 
     Draws the number of sources n in ``combine_sources`` and the share s in
-    ``combine_fill``, picks each source near s·target / n hole pixels and adds augmented
+    ``combine_fill`` (``natural_sources`` and ``natural_fill`` for natural N masks), picks each source near s·target / n hole pixels and adds augmented
     sources until the union (its interior for clear-band) holds s·target pixels or the
     largest number of sources was added (overlaps can leave n sources short of it).
     Returns (union, store indices, parameters and placement scale of the first part), or
     None when no part had a hole.
     """
     config, margin = context.config, context.config.border_margin
-    count = int(rng.integers(config.combine_sources[0], config.combine_sources[1] + 1))
-    wanted = float(rng.uniform(*config.combine_fill)) * target
+    sources_range = config.natural_sources if method == "natural" else config.combine_sources
+    fill_range = config.natural_fill if method == "natural" else config.combine_fill
+    count = int(rng.integers(sources_range[0], sources_range[1] + 1))
+    wanted = float(rng.uniform(*fill_range)) * target
     part_target = wanted / count
     union = np.zeros((MASK_SIZE, MASK_SIZE), dtype=bool)
     used: list[int] = []
     first: tuple[dict[str, float], float] | None = None
     counted = _interior(margin) if method == "clear-band" else None
-    for _ in range(config.combine_sources[1]):
-        source = _pick_source(sources, part_target / (MASK_SIZE * MASK_SIZE), config.source_ratio_factor, rng)
+    for _ in range(sources_range[1]):
+        source = _pick_source(
+            sources, part_target / (MASK_SIZE * MASK_SIZE), config.source_ratio_factor, config.min_source_candidates, rng
+        )
         part = _part(context, source, rng, part_target, method)
         if part is None:
             continue
@@ -803,7 +899,7 @@ def _attempt(
         "source_file": sources.files[used[0]],
         "source_frame": sources.frames[used[0]],
         "strategy": "border" if border == "B" else method,
-        "cut_edges": bool(method == "clear-band" and (grown & ~interior).any()),
+        "cut_edges": is_band_cut(hole, margin=margin),
         "target_ratio": target / (MASK_SIZE * MASK_SIZE),
         "placement_scale": placement_scale,
         "dilation": math.copysign(math.sqrt(abs(threshold)), threshold),
@@ -860,7 +956,12 @@ def _build_settings(context: _Context) -> dict[str, Any]:
         # the worker count changes nothing in the split: leave it out so that it does not
         # change meta.json nor stop a resume
         "config": {key: value for key, value in config_as_dict(context.config).items() if key != "workers"},
-        "store": {"path": str(Path(context.store_path).resolve()), "fingerprint": context.fingerprint},
+        "store": {
+            "path": str(Path(context.store_path).resolve()),
+            "fingerprint": context.fingerprint,
+            # flow+occlusion method of the extracted videos ([] for generated or imported masks)
+            "methods": sorted(store_method_tags(MaskStore.open(context.store_path))),
+        },
     }
 
 
@@ -1025,6 +1126,7 @@ def build_testset(
         fingerprint=store.fingerprint(),
     )
     settings = _build_settings(context)
+    note = _rebuild_note(out_dir, staging, settings)
     done = _prepare_staging(staging, settings)
     rows, tries, tried, failed = _fill_slots(context, staging, done)
     if failed:
@@ -1033,7 +1135,22 @@ def build_testset(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)
-    return _summary(out_dir, config.per_bin, rows, tries, reused=len(done))
+    summary = _summary(out_dir, config.per_bin, rows, tries, reused=len(done))
+    reuse = source_reuse(str(rows[index]["sources"]) for index in sorted(rows))
+    return dataclasses.replace(summary, note=note, reuse=reuse)
+
+
+def _settings_provenance(settings: dict[str, Any]) -> dict[str, Any]:
+    """The version and configuration of build settings (or a meta.json) as a provenance record."""
+    return {"maskbench": settings.get("maskbench_version"), "config": settings.get("config", {})}
+
+
+def _rebuild_note(out_dir: Path, staging: Path, settings: dict[str, Any]) -> str | None:
+    """A line when this build replaces a split, or restarts an interrupted build, that another
+    maskbench version or configuration made (:func:`maskbench.provenance.difference_note`)."""
+    earlier = [folder / name for folder, name in ((out_dir, "meta.json"), (staging, "build.json"))]
+    records = [_settings_provenance(json.loads(file.read_text("utf-8"))) for file in earlier if file.is_file()]
+    return difference_note(f"the split {out_dir}", records, _settings_provenance(settings))
 
 
 def _finish(staging: Path, rows: dict[int, dict[str, Any]], settings: dict[str, Any], config: TestsetConfig) -> None:

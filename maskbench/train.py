@@ -9,29 +9,30 @@ with masks augmented on the fly from a mask store (:mod:`maskbench.data`).
 
 A run folder holds::
 
-    RUN/run.json                     architecture, model options, data paths, first config
+    RUN/run.json                     architecture, model options, data paths, the configuration
+                                     (``steps``: the step asked for), step and phase reached
     RUN/checkpoints/step-NNNNNNNN.pt  arch, model options, config, phase, step, model, optimizer
-    RUN/checkpoints/step-NNNNNNNN-finetune.pt   the same, fine-tuning phase
+    RUN/checkpoints/step-NNNNNNNN.weights.pt   the same without the optimizer: for scoring
+    RUN/checkpoints/step-NNNNNNNN-finetune.pt   the same, fine-tuning phase (and .weights.pt)
     RUN/log.csv                      step, phase, lr, images/s and the mean of every loss term
     RUN/samples/step-NNNNNNNN.png    rows: input with hole (white), output, composite, truth
 
 Checkpoints are written atomically every ``checkpoint_every`` steps, at the end and on
 Ctrl-C (the step in progress is finished first); the newest ``keep_checkpoints`` of each
-phase are kept, so the last initial-phase checkpoint survives fine-tuning.
-``resume=True`` continues from the newest checkpoint exactly: the data of step ``s`` are a
-function of (seed, s) only, so an interrupted and resumed run equals an uninterrupted one.
+phase are kept, so the last initial-phase checkpoint survives fine-tuning. Every call ends
+with a log row and a sample grid of its last step, however short the run.
+``resume=True`` continues from the newest checkpoint exactly, with the settings recorded in
+``run.json`` (:mod:`maskbench.run_record`: only workers, checkpoint cadence, the VGG-16 path
+and the stop may change): the data of step ``s`` are a function of (seed, s) only, so an
+interrupted and resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
+import dataclasses
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,15 +43,17 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from maskbench.augment import AugmentConfig, load_augment_config
-from maskbench.config import config_as_dict, load_config
+from maskbench.augment import AugmentConfig
+from maskbench.config import build_dataclass, check_known_keys, config_as_dict, default_config_values, load_config, read_toml
 from maskbench.data import EpochSampler, TrainingImages, TrainingMasks, TrainingPairs
 from maskbench.errors import ConfigError, InputError, OutputExistsError
-from maskbench.files import atomic_path, write_image, write_text_atomic
+from maskbench.files import atomic_path, write_image
+from maskbench.interrupts import Interrupted, interrupt_requested
 from maskbench.losses import TERMS, InpaintingLoss, LossWeights, VGG16Features
 from maskbench.models.registry import CHECKPOINT_FORMAT, read_checkpoint
 from maskbench.models.unet import ARCHITECTURES, Architecture, HoleFill, build_unet, he_initialize
 from maskbench.models.partialconv import Scaling
+from maskbench.run_record import read_run_record, refuse_changed_settings, write_run_record
 
 Phase = Literal["initial", "finetune"]
 CHECKPOINT_VERSION = 1
@@ -85,6 +88,7 @@ class TrainConfig:
     log_every: int
     sample_every: int
     sample_count: int
+    upscale_small_images: bool
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values out of range."""
@@ -128,6 +132,28 @@ def load_train_config(user_file: str | Path | None = None, overrides: dict[str, 
     return load_config("train", TrainConfig, user_file=user_file, overrides=overrides)
 
 
+def load_run_config(run: str | Path, user_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The settings an existing run continues with (``--resume``, ``--finetune``).
+
+    The configuration recorded in ``RUN/run.json`` (keys it lacks: the shipped defaults), then
+    the keys of a user's TOML file and the overrides (``None`` values ignored), which may only
+    change :data:`maskbench.run_record.CHANGEABLE_ON_RESUME`.
+
+    Raises
+    ------
+    ConfigError
+        A key that the run must keep is given another value; an unknown key.
+    InputError
+        ``run`` has no readable ``run.json``.
+    """
+    recorded = {**default_config_values("train"), **read_run_record(run)["config"]}
+    requested = read_toml(user_file) if user_file is not None else {}
+    check_known_keys(TrainConfig, requested, origin=str(user_file))
+    requested.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    refuse_changed_settings(recorded, requested, run=run)
+    return build_dataclass(TrainConfig, {**recorded, **requested}, origin=f"{Path(run) / 'run.json'}")
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """Where a training call stopped."""
@@ -138,11 +164,11 @@ class TrainResult:
     phase: Phase
 
 
-class TrainingInterrupted(KeyboardInterrupt):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C during training; a checkpoint of the last finished step was written."""
 
-    def __init__(self, step: int, checkpoint: Path) -> None:
-        super().__init__(f"interrupted at step {step}; checkpoint {checkpoint}")
+    def __init__(self, run: Path, step: int, checkpoint: Path) -> None:
+        super().__init__(f"step {step} is saved in {checkpoint}", resume_arguments=["--out", str(run), "--resume"])
         self.step = step
         self.checkpoint = checkpoint
 
@@ -168,6 +194,11 @@ def checkpoint_path(run: Path, step: int, phase: Phase) -> Path:
     return run / "checkpoints" / f"step-{step:08d}{_PHASE_SUFFIX[phase]}.pt"
 
 
+def weights_path(checkpoint: Path) -> Path:
+    """The weights-only twin of a checkpoint: ``step-NNNNNNNN.weights.pt`` beside ``step-NNNNNNNN.pt``."""
+    return checkpoint.with_name(f"{checkpoint.stem}.weights.pt")
+
+
 def phase_checkpoints(run: str | Path, phase: Phase) -> list[Path]:
     """The checkpoints of one phase in a run folder, oldest first."""
     return sorted((Path(run) / "checkpoints").glob(f"step-{'[0-9]' * 8}{_PHASE_SUFFIX[phase]}.pt"))
@@ -182,7 +213,7 @@ def latest_checkpoint(run: str | Path) -> Path | None:
 def train(
     run: str | Path,
     *,
-    config: TrainConfig,
+    config: TrainConfig | None = None,
     arch: Architecture | None = None,
     images: str | Path | None = None,
     masks: str | Path | None = None,
@@ -200,8 +231,11 @@ def train(
     ----------
     run : path-like
         Run folder. A new run refuses an existing folder unless ``overwrite``.
-    config : TrainConfig
-        Settings (:func:`load_train_config`).
+    config : TrainConfig, optional
+        Settings. A new run: default :func:`load_train_config`. An existing run (``resume``,
+        ``finetune``): default the settings recorded in ``run.json``
+        (:func:`load_run_config`); a config given must keep every recorded key except those
+        of :data:`maskbench.run_record.CHANGEABLE_ON_RESUME`.
     arch : {"pconv", "conv"}, optional
         Architecture of a new run; for an existing run, must match it when given.
     images, masks : path-like, optional
@@ -232,26 +266,51 @@ def train(
     ------
     TrainingInterrupted
         On Ctrl-C, after writing a checkpoint.
+    ConfigError
+        Settings that conflict with those an existing run recorded.
     """
     run = Path(run)
     torch_device = _device(device)
+    config = _call_config(run, config, existing=resume or finetune)
     state, images, masks = _start_state(run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume, overwrite=overwrite)
     stop = stop_step if stop_step is not None else (config.steps if state.phase == "initial" else state.phase_start + config.finetune_steps)
     if stop <= state.step:
         raise ConfigError(f"{run} is at step {state.step} already; ask for more steps (--steps greater than {state.step})")
+    config = _with_stop(config, state, stop)
     if feature_extractor is None:
         feature_extractor = VGG16Features(config.vgg16_weights or None)
     pairs = TrainingPairs(
-        TrainingImages(images, seed=config.seed, size=config.image_size),
-        TrainingMasks(masks, augment=augment or load_augment_config(), seed=config.seed, size=config.image_size),
+        TrainingImages(images, seed=config.seed, size=config.image_size, upscale=config.upscale_small_images),
+        TrainingMasks(masks, augment=augment, seed=config.seed, size=config.image_size),
     )
     model, optimizer = _model_and_optimizer(state, config, torch_device)
     loss_function = InpaintingLoss(feature_extractor.to(torch_device), weights=config.loss_weights())
     if not resume and not finetune:
-        _create_run(run, state, config, images=images, masks=masks)
+        _create_run(run, overwrite=overwrite)
+    _record_run(run, state, config, images=images, masks=masks)
     _truncate_log(run / "log.csv", state.step)
     loop = _Loop(run, config, state, model, optimizer, loss_function, pairs, torch_device)
-    return loop.run(stop)
+    try:
+        return loop.run(stop)
+    finally:
+        _record_run(run, state, config, images=images, masks=masks)
+
+
+def _call_config(run: Path, config: TrainConfig | None, *, existing: bool) -> TrainConfig:
+    """The settings of this call: given, recorded by an existing run, or the defaults."""
+    if not existing:
+        return config if config is not None else load_train_config()
+    if config is None:
+        return load_run_config(run)
+    refuse_changed_settings(read_run_record(run)["config"], config_as_dict(config), run=run)
+    return config
+
+
+def _with_stop(config: TrainConfig, state: _State, stop: int) -> TrainConfig:
+    """``config`` whose ``steps`` (initial phase) or ``finetune_steps`` ends the phase at ``stop``."""
+    if state.phase == "initial":
+        return dataclasses.replace(config, steps=stop)
+    return dataclasses.replace(config, finetune_steps=stop - state.phase_start)
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -292,7 +351,7 @@ def _start_state(
         raise InputError(f"{found} is not a maskbench checkpoint")
     if arch is not None and arch != checkpoint["arch"]:
         raise ConfigError(f"{run} trains {checkpoint['arch']!r}, not {arch!r}; drop --arch or pick another --out")
-    recorded = json.loads((run / "run.json").read_text("utf-8")) if (run / "run.json").is_file() else {}
+    recorded = read_run_record(run)
     state = _State(
         checkpoint["arch"], dict(checkpoint["model_config"]), checkpoint["phase"], int(checkpoint["step"]),
         int(checkpoint["phase_start"]), checkpoint["model"], checkpoint["optimizer"],
@@ -315,19 +374,25 @@ def _refuse_existing_run(run: Path, *, overwrite: bool) -> None:
             raise OutputExistsError(f"{run} is not a maskbench run folder (no run.json); refusing to replace it")
 
 
-def _create_run(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path) -> None:
-    """Empty the folder of a new run (``overwrite`` was checked) and write ``run.json``."""
-    if run.exists():
+def _create_run(run: Path, *, overwrite: bool) -> None:
+    """Empty the folder of a new run (``overwrite`` was checked by :func:`_refuse_existing_run`)."""
+    if run.exists() and overwrite:
         shutil.rmtree(run)
-    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+
+def _record_run(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path) -> None:
+    """Write ``run.json``: what the run is, its settings (``steps``: the stop asked for) and the step reached."""
     record = {
         "arch": state.arch,
         "model_config": state.model_options,
         "images": str(images.resolve()),
         "masks": str(masks.resolve()),
         "config": config_as_dict(config),
+        "step": state.step,
+        "phase": state.phase,
     }
-    write_text_atomic(run / "run.json", json.dumps(record, indent=2) + "\n")
+    write_run_record(run, record)
 
 
 def _model_and_optimizer(state: _State, config: TrainConfig, device: torch.device) -> tuple[nn.Module, torch.optim.Adam]:
@@ -363,26 +428,6 @@ def _truncate_log(path: Path, step: int) -> None:
             csv.writer(handle).writerows(kept)
 
 
-@contextlib.contextmanager
-def _deferred_interrupt() -> Iterator[threading.Event]:
-    """Turn the first Ctrl-C into a flag (finish the step, then stop); a second one interrupts at once."""
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: Any) -> None:
-        requested.set()
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 class _Loop:
     """The training loop of one call; keeps the running sums of the log."""
 
@@ -404,6 +449,7 @@ class _Loop:
         self.sums: dict[str, float] = {}
         self.window_start = time.perf_counter()
         self.window_images = 0
+        self.sampled_step = -1
 
     def run(self, stop: int) -> TrainResult:
         batch = self.config.batch_size
@@ -420,7 +466,7 @@ class _Loop:
         bar = tqdm(total=(stop - self.state.step) * batch, desc=f"train {self.state.arch} ({self.state.phase})", unit="img", dynamic_ncols=True)
         saved_step = -1
         try:
-            with _deferred_interrupt() as interrupt:
+            with interrupt_requested() as interrupt:
                 for items in loader:
                     terms = self._step(items)
                     bar.update(batch)
@@ -430,11 +476,17 @@ class _Loop:
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             bar.close()
-            path = self._save() if saved_step != self.state.step else self._path()
-            raise TrainingInterrupted(self.state.step, path) from None
+            raise TrainingInterrupted(self.run_folder, self.state.step, self._finish(saved_step)) from None
         bar.close()
-        path = self._save() if saved_step != self.state.step else self._path()
-        return TrainResult(self.run_folder, path, self.state.step, self.state.phase)
+        return TrainResult(self.run_folder, self._finish(saved_step), self.state.step, self.state.phase)
+
+    def _finish(self, saved_step: int) -> Path:
+        """End a call: the log row, sample grid and checkpoint of the last step, if not written yet."""
+        if self.sums:
+            self._log_row()
+        if self.config.sample_count and self.sampled_step != self.state.step:
+            self._write_samples()
+        return self._save() if saved_step != self.state.step else self._path()
 
     def _step(self, items: dict[str, torch.Tensor]) -> dict[str, float]:
         memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
@@ -497,6 +549,7 @@ class _Loop:
         rows = [torch.cat(list(row), dim=2) for row in (shown_input, output, comp, image)]
         grid = torch.cat(rows, dim=1).permute(1, 2, 0).cpu().numpy().astype(np.float32)
         write_image(self.run_folder / "samples" / f"step-{self.state.step:08d}.png", grid)
+        self.sampled_step = self.state.step
 
     def _save(self) -> Path:
         state = self.state
@@ -515,8 +568,12 @@ class _Loop:
         path = self._path()
         with atomic_path(path) as temp:
             torch.save(checkpoint, temp)
+        weights_only = {key: value for key, value in checkpoint.items() if key != "optimizer"}
+        with atomic_path(weights_path(path)) as temp:
+            torch.save(weights_only, temp)
         for old in phase_checkpoints(self.run_folder, state.phase)[: -self.config.keep_checkpoints]:
             old.unlink()
+            weights_path(old).unlink(missing_ok=True)
         return path
 
     def _path(self) -> Path:

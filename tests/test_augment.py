@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import cv2
 import numpy as np
@@ -14,8 +15,10 @@ from maskbench.augment import (
     crop_resize,
     dilate,
     erode,
+    largest_inside_side,
     load_augment_config,
     random_augment,
+    random_window,
     rotate,
     rotate_window,
     rotated_shape,
@@ -25,7 +28,7 @@ from maskbench.errors import ConfigError
 from maskbench.rng import item_rng
 
 IDENTITY = AugmentConfig(
-    dilation_radius=(0, 0), rotation_degrees=(0.0, 0.0), crop_scale=(1.0, 1.0), flip_horizontal=0.0, flip_vertical=0.0
+    dilation_radius=(0, 0), rotation_degrees=(0.0, 0.0), crop_scale=(1.0, 1.0), frame_inset=0.0, flip_horizontal=0.0, flip_vertical=0.0
 )
 
 
@@ -111,7 +114,26 @@ def test_random_augment_is_seeded_and_within_the_ranges(photo_hole):
     assert config.rotation_degrees[0] <= params["angle"] <= config.rotation_degrees[1]
     assert config.crop_scale[0] <= params["crop_scale"] <= config.crop_scale[1]
     assert config.dilation_radius[0] <= params["dilation_radius"] <= config.dilation_radius[1]
-    assert params["crop_side"] == round(params["crop_scale"] * 400)
+    inset = config.frame_inset * 400
+    assert params["crop_side"] == min(round(params["crop_scale"] * 400), largest_inside_side((400, 512), params["angle"], inset))
+
+
+def test_windows_never_show_the_source_frame():
+    # a frame-edge band (as a camera pan leaves) and the rotation's empty corners are both
+    # straight edges: no window may contain any of the band or reach past the frame
+    band = np.zeros((300, 420), bool)
+    band[:10], band[-10:], band[:, :10], band[:, -10:] = True, True, True, True
+    config = load_augment_config()
+    for seed in range(60):
+        window, params = random_window(band, item_rng(11, seed), config, size=128)
+        assert not window.any(), params
+        assert params["crop_side"] <= largest_inside_side(band.shape, params["angle"], config.frame_inset * 300)
+
+
+def test_largest_inside_side_is_the_whole_mask_when_upright():
+    assert largest_inside_side((300, 420), 0.0, 0.0) == 300
+    assert largest_inside_side((300, 420), 90.0, 0.0) == 300
+    assert largest_inside_side((300, 420), 45.0, 0.0) == math.floor(298 / math.sqrt(2)) + 1
 
 
 def test_flip_parameters_are_applied(photo_hole):

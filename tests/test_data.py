@@ -16,7 +16,7 @@ from maskbench.errors import InputError
 from maskbench.files import read_image, write_image
 from maskbench.store import MaskStore
 
-AUGMENT = AugmentConfig(dilation_radius=(0, 2), rotation_degrees=(-180.0, 180.0), crop_scale=(0.5, 1.0), flip_horizontal=0.5, flip_vertical=0.5)
+AUGMENT = AugmentConfig(dilation_radius=(0, 2), rotation_degrees=(-180.0, 180.0), crop_scale=(0.5, 1.0), frame_inset=0.04, flip_horizontal=0.5, flip_vertical=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +37,19 @@ def data_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_masks_depend_only_on_seed_epoch_and_index(data_folders) -> None:
     _, store = data_folders
     masks = TrainingMasks(store, augment=AUGMENT, seed=3, size=48)
-    first = masks[(0, 5)]
+    first = masks.mask(0, 5)
     assert first.shape == (1, 48, 48) and first.dtype == torch.bool and first.any() and not first.all()
-    assert torch.equal(TrainingMasks(store, augment=AUGMENT, seed=3, size=48)[(0, 5)], first)
-    others = [masks[(epoch, index)] for epoch, index in [(0, 6), (1, 5), (0, 7)]]
+    assert torch.equal(TrainingMasks(store, augment=AUGMENT, seed=3, size=48).mask(0, 5), first)
+    others = [masks.mask(epoch, index) for epoch, index in [(0, 6), (1, 5), (0, 7)]]
     assert not all(torch.equal(other, first) for other in others)
-    assert not torch.equal(TrainingMasks(store, augment=AUGMENT, seed=4, size=48)[(0, 5)], first)
+    assert not torch.equal(TrainingMasks(store, augment=AUGMENT, seed=4, size=48).mask(0, 5), first)
 
 
 def test_image_crops_are_windows_of_the_image(data_folders) -> None:
     images_folder, _ = data_folders
-    images = TrainingImages(images_folder, seed=0, size=64)
+    with pytest.raises(InputError, match=r"1 of 2 images are smaller than 64 px on their shorter side: small\.png \(46x30\)"):
+        TrainingImages(images_folder, seed=0, size=64)
+    images = TrainingImages(images_folder, seed=0, size=64, upscale=True)
     assert [path.name for path in images.paths] == ["coffee.png", "small.png"]
     source = read_image(images.paths[0])
     crop = images[(2, 0)].permute(1, 2, 0).numpy()
@@ -78,7 +80,7 @@ def test_sampler_shuffles_each_epoch_and_resumes_mid_sequence() -> None:
 
 def test_batches_do_not_depend_on_the_number_of_workers(data_folders) -> None:
     images, store = data_folders
-    pairs = TrainingPairs(TrainingImages(images, seed=0, size=32), TrainingMasks(store, augment=AUGMENT, seed=0, size=32))
+    pairs = TrainingPairs(TrainingImages(images, seed=0, size=30), TrainingMasks(store, augment=AUGMENT, seed=0, size=30))
 
     def batches(workers: int) -> list[dict[str, torch.Tensor]]:
         sampler = EpochSampler(len(pairs), seed=0, first=0, stop=6)
@@ -89,7 +91,7 @@ def test_batches_do_not_depend_on_the_number_of_workers(data_folders) -> None:
     for one, other in zip(serial, parallel):
         assert torch.equal(one["image"], other["image"]) and torch.equal(one["valid_mask"], other["valid_mask"])
     item = pairs[(0, 1)]
-    assert torch.equal(item["valid_mask"], (~pairs.masks[(0, 1)]).float())
+    assert torch.equal(item["valid_mask"], (~pairs.masks.mask(0, 1)).float())
 
 
 def test_empty_inputs_are_explained(tmp_path: Path) -> None:
@@ -99,3 +101,69 @@ def test_empty_inputs_are_explained(tmp_path: Path) -> None:
     MaskStore.create(tmp_path / "empty.store")
     with pytest.raises(InputError, match=r"mask store .*empty\.store is empty"):
         TrainingMasks(tmp_path / "empty.store", augment=AUGMENT, seed=0, size=8)
+
+
+@pytest.fixture(scope="module")
+def corner_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Raw masks whose only hole is a small corner block: most random crops miss it."""
+    holes = []
+    for offset in range(8):
+        hole = np.zeros((200, 200), bool)
+        hole[4 + offset : 64 + offset, 4:64] = True
+        holes.append(hole)
+    path = tmp_path_factory.mktemp("corner") / "corner.store"
+    MaskStore.create(path).append(holes, sources=["synthetic"] * 8, frames=list(range(8)))
+    return path
+
+
+def test_the_dataloader_idiom_gives_no_empty_mask_and_set_epoch_is_reproducible(corner_store: Path) -> None:
+    from maskbench.augment import random_augment
+    from maskbench.rng import item_rng
+
+    augment = AugmentConfig(dilation_radius=(0, 0), rotation_degrees=(0.0, 0.0), crop_scale=(0.3, 0.5), frame_inset=0.0, flip_horizontal=0.0, flip_vertical=0.0)
+    masks = TrainingMasks(corner_store, size=32, seed=0, augment=augment)
+    first_draws = [random_augment(masks.store[int(rng.integers(8))], rng, augment, size=32)[0]
+                   for rng in (item_rng(0, 0, index, 0) for index in range(8))]  # fmt: skip
+    assert sum(not hole.any() for hole in first_draws) >= 2  # the store is hard: plain crops are often empty
+
+    def epoch_batches(dataset: TrainingMasks, epoch: int, workers: int) -> torch.Tensor:
+        dataset.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(epoch)
+        loader = DataLoader(dataset, batch_size=4, shuffle=True, num_workers=workers, generator=generator)
+        return torch.cat(list(loader))
+
+    epoch0 = epoch_batches(masks, 0, workers=0)
+    assert epoch0.shape == (8, 1, 32, 32) and epoch0.dtype == torch.bool
+    assert all(hole.any() and not hole.all() for hole in epoch0)
+    epoch1 = epoch_batches(masks, 1, workers=2)
+    assert not torch.equal(epoch0, epoch1)
+    again = TrainingMasks(corner_store, size=32, seed=0, augment=augment)
+    assert torch.equal(epoch_batches(again, 1, workers=0), epoch1)  # the seed reproduces an epoch, any workers
+    assert torch.equal(again[3], again.mask(1, 3))
+
+
+def test_a_distributed_sampler_splits_the_masks(corner_store: Path) -> None:
+    from torch.utils.data.distributed import DistributedSampler
+
+    masks = TrainingMasks(corner_store, size=16)
+    seen = []
+    for rank in range(2):
+        sampler = DistributedSampler(masks, num_replicas=2, rank=rank, shuffle=True, seed=0)
+        sampler.set_epoch(1)
+        masks.set_epoch(1)
+        seen.extend(sampler)
+        assert torch.cat(list(DataLoader(masks, batch_size=2, sampler=sampler))).shape == (4, 1, 16, 16)
+    assert sorted(seen) == list(range(8))
+
+
+def test_the_readme_training_loop_runs(corner_store: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    blocks = [block.split("```")[0] for block in readme.split("```python\n")[1:]]
+    example = next(block for block in blocks if "TrainingMasks(" in block and "set_epoch" in block)
+    assert len(example.strip().splitlines()) <= 8
+    namespace: dict[str, object] = {}
+    exec(example.replace('"raw.store"', repr(str(corner_store))), namespace)  # noqa: S102 - our own README
+    hole, valid_mask = namespace["hole"], namespace["valid_mask"]
+    assert hole.dtype == torch.bool and hole.shape[1:] == (1, 256, 256)  # type: ignore[union-attr]
+    assert torch.equal(valid_mask, (~hole).float())  # type: ignore[arg-type,operator]
+    assert all(one.any() and not one.all() for one in hole)  # type: ignore[union-attr]

@@ -161,7 +161,7 @@ def test_filter_drops_empty_full_and_duplicates_of_the_same_kind() -> None:
 
 
 def test_config_validation_names_the_problem() -> None:
-    with pytest.raises(ConfigError, match="method must be one of tvl1, .*got .lucas-kanade."):
+    with pytest.raises(ConfigError, match="method must be one of auto, tvl1, .*got .lucas-kanade."):
         _config(method="lucas-kanade")
     with pytest.raises(ConfigError, match="min_hole_ratio < max_hole_ratio"):
         _config(min_hole_ratio=0.7)

@@ -75,3 +75,22 @@ def test_empty_folder_and_polarity_rule(tmp_path):
         import_masks(tmp_path / "empty", tmp_path / "s")
     assert polarity_message([0.9, 0.8, 0.1], limit=0.5) is not None
     assert polarity_message([0.9, 0.1], limit=0.5) is None  # half is not most
+
+
+def test_a_failed_import_leaves_no_path_and_the_corrected_command_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from maskbench.cli import main
+
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.jpg"), data.camera()[:64, :64])
+    out = tmp_path / "new.store"
+    failed = CliRunner().invoke(main, ["import-masks", str(folder), "--out", str(out), "--workers", "0"])
+    assert failed.exit_code == 2 and "photo.jpg is not a binary mask" in failed.output
+    assert not out.exists()
+    fixed = CliRunner().invoke(main, ["import-masks", str(folder), "--out", str(out), "--workers", "0", "--threshold", "127"])
+    assert fixed.exit_code == 0, fixed.output
+    assert len(MaskStore.open(out)) == 1
+    kept = CliRunner().invoke(main, ["import-masks", str(folder), "--out", str(out), "--overwrite", "--workers", "0"])
+    assert kept.exit_code == 2 and len(MaskStore.open(out)) == 1  # a failed --overwrite keeps the old store

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 from maskbench.errors import MissingWeightsError
-from maskbench.losses import InpaintingLoss, LossWeights, VGG16Features, gram_matrix, total_variation_loss
+from maskbench.losses import VGG16_WEIGHTS, InpaintingLoss, LossWeights, VGG16Features, gram_matrix, total_variation_loss
 
 PAPER_WEIGHTS = LossWeights(valid=1.0, hole=6.0, perceptual=0.05, style=120.0, tv=0.1)
 
@@ -89,8 +90,10 @@ def test_perfect_prediction_zeroes_every_comparison_and_gradients_reach_the_outp
     assert output.grad is not None and output.grad[..., 2:6, 2:6].abs().sum() > 0
 
 
-def test_missing_vgg_weights_name_the_file_and_folder(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vgg16_is_torchvisions_file_and_its_offline_error_says_where(tmp_path, monkeypatch) -> None:
+    assert VGG16_WEIGHTS.url == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
+    assert VGG16_WEIGHTS.file_name == "vgg16-397923af.pth" and VGG16_WEIGHTS.sha256_prefix == "397923af"
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     folder = tmp_path / "hub" / "checkpoints"
-    with pytest.raises(MissingWeightsError, match=rf"vgg16-397923af\.pth not found .* into {folder}"):
+    with pytest.raises(MissingWeightsError, match=rf"vgg16-397923af\.pth are not in {folder} .*download {VGG16_WEIGHTS.url} into {folder}"):
         VGG16Features()

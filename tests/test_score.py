@@ -21,15 +21,16 @@ from maskbench.cli import main
 from maskbench.errors import ConfigError, InputError, MissingWeightsError, OutputExistsError
 from maskbench.files import write_image, write_mask
 from maskbench.images import scan_images
-from maskbench.metrics import INCEPTION_WEIGHTS_FILE
+from maskbench.inception import INCEPTION_WEIGHTS, InceptionWeights
 from maskbench.report import write_report
 from maskbench.parallel import parse_shard
-from maskbench.score import bin_means, make_pairs, score, select_masks, shard_pairs
+from maskbench.pairing import make_pairs, select_masks, shard_pairs
+from maskbench.score import bin_means, score
 from maskbench.testset import read_testset
 
 SPEC = "test_score:mean_fill"
 CALLS = {"count": 0, "fail_after": None}
-FAST = dict(workers=0, inception=False, batch_size=4, chunk_pairs=2)
+FAST = dict(workers=0, inception=False, batch_size=4, chunk_pairs=2, upscale_small_images=True)  # small photos, enlarged
 
 
 def mean_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -136,9 +137,12 @@ def test_per_bin_means_are_sums_over_hand_built_pairs() -> None:
             "l1": [1.0, 3.0, 5.0, 7.0],
             "psnr": [20.0, 30.0, 40.0, 50.0],
             "ssim": [0.5, 0.7, 0.9, 0.1],
+            "ssim_paper": [0.4, 0.6, float("nan"), 0.05],  # pair 3 from a run before ssim_paper
         }
     )
     means = bin_means(pairs)
+    assert means.loc[("A", 0, "N"), "ssim_paper"] == pytest.approx(0.5)
+    assert np.isnan(means.loc[("A", 1, "N"), "ssim_paper"])  # not a mean over part of the cell
     assert means.loc[("A", 0, "N"), "count"] == 2
     assert means.loc[("A", 0, "N"), "l1"] == 2.0
     assert means.loc[("A", 0, "N"), "psnr"] == 25.0
@@ -150,14 +154,14 @@ def test_a_run_writes_pairs_table_and_plots(one_run: Path) -> None:
     for name in ("pairs.csv", "table1.csv", "table1.md", "metrics.png", "samples.png", "meta.json"):
         assert (one_run / name).is_file(), name
     pairs = pd.read_csv(one_run / "pairs.csv", dtype={"pair": str})
-    assert len(pairs) == 12 and set(pairs["model"]) == {"mean_fill"}
+    assert len(pairs) == 12 and set(pairs["model"]) == {SPEC}
     assert list(pairs["bin"]) == [BIN_LABELS[k // 2] for k in range(12)]
     assert list(pairs["border"]) == ["N", "B"] * 6
     table = pd.read_csv(one_run / "table1.csv", index_col="metric")
-    assert list(table.index[:4]) == ["l1(mean_fill)(%)", "PSNR(mean_fill)", "SSIM(mean_fill)", "IScore(mean_fill)"]
+    assert list(table.index) == ["l1(mean_fill)(%)", "PSNR(mean_fill)", "SSIM(mean_fill)", "SSIM_paper(mean_fill)"]
     first = pairs.iloc[0]
     assert float(table.loc["l1(mean_fill)(%)", f"{BIN_LABELS[0]} N"]) == pytest.approx(first["l1"], rel=1e-12)
-    assert (table.loc["IScore(mean_fill)"] == "n/a (--no-inception)").all()
+    assert "IScore(mean_fill)" not in table.index and "IS(GT)" not in table.index  # --no-inception: no such rows
     for row in pairs.itertuples():  # one pair per cell: the cell is that pair's value
         assert float(table.loc["SSIM(mean_fill)", f"{row.bin} {row.border}"]) == row.ssim
 
@@ -188,7 +192,7 @@ def test_a_finished_run_is_kept_and_can_be_extended(inputs: tuple[Path, Path], t
     CALLS["count"] = 0
     run = score([SPEC, "telea"], **options)
     assert CALLS["count"] == 0 and run.computed == {SPEC: 0, "telea": 3}
-    assert set(pd.read_csv(out / "pairs.csv")["model"]) == {"mean_fill", "Telea"}
+    assert set(pd.read_csv(out / "pairs.csv")["model"]) == {SPEC, "telea"}
     score([SPEC], overwrite=True, **options)
     assert CALLS["count"] == 3
 
@@ -215,7 +219,7 @@ def test_runs_of_other_pairings_are_not_merged(inputs: tuple[Path, Path], one_ru
 
 def test_workers_do_not_change_the_numbers(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
-    common = dict(images=images, testset=masks, device="cpu", shard="2/4", inception=False, chunk_pairs=2)
+    common = dict(images=images, testset=masks, device="cpu", shard="2/4", inception=False, chunk_pairs=2, upscale_small_images=True)
     score(["telea"], out_dir=tmp_path / "w0", workers=0, batch_size=1, **common)
     score(["telea"], out_dir=tmp_path / "w2", workers=2, batch_size=3, **common)
     assert (tmp_path / "w0" / "pairs.csv").read_bytes() == (tmp_path / "w2" / "pairs.csv").read_bytes()
@@ -223,7 +227,7 @@ def test_workers_do_not_change_the_numbers(inputs: tuple[Path, Path], tmp_path: 
 
 def test_missing_inception_weights_stop_the_run_before_any_work(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
-    with pytest.raises(MissingWeightsError, match=rf"(--no-inception|{INCEPTION_WEIGHTS_FILE})"):
+    with pytest.raises(MissingWeightsError, match=rf"(--no-inception|{INCEPTION_WEIGHTS.file_name})"):
         score([SPEC], images=images, testset=masks, out_dir=tmp_path / "out", workers=0,
               inception_weights=str(tmp_path / "absent.pth"))  # fmt: skip
     assert not (tmp_path / "out").exists() and CALLS["count"] == 0
@@ -249,7 +253,7 @@ def test_command_line_score_and_report(inputs: tuple[Path, Path], tmp_path: Path
     masks, images = inputs
     runner = CliRunner()
     arguments = ["score", "--model", SPEC, "--images", str(images), "--testset", str(masks), "--device", "cpu",
-                 "--workers", "0", "--no-inception", "--shard", "1/6"]  # fmt: skip
+                 "--workers", "0", "--no-inception", "--shard", "1/6", "--upscale-small-images"]  # fmt: skip
     result = runner.invoke(main, [*arguments, "--out", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output
     assert "scored 2 pairs" in result.output and (tmp_path / "cli" / "table1.md").is_file()
@@ -281,7 +285,7 @@ def test_inception_features_are_cached_per_pair_for_models_and_truth(
 ) -> None:
     import maskbench.score as score_module
 
-    monkeypatch.setattr(score_module, "check_inception_available", lambda weights: tmp_path / "weights.pth")
+    monkeypatch.setattr(score_module, "resolve_inception", lambda weights: InceptionWeights(tmp_path / "weights.pth", True, "test"))
     monkeypatch.setattr(score_module, "InceptionFeatures", _ColourFeatures)
     masks, images = inputs
     out = tmp_path / "with_is"
@@ -292,5 +296,22 @@ def test_inception_features_are_cached_per_pair_for_models_and_truth(
         assert sum(len(part["pair"]) for part in stored) == 3
         assert stored[0]["logits"].shape[1] == 1008 and stored[0]["pool"].shape[1] == 2048
     table = pd.read_csv(out / "table1.csv", index_col="metric")
-    assert "IS(GT)" in table.index and not (table == "n/a (--no-inception)").any().any()
+    assert "IS(GT)" in table.index and "IScore(mean_fill)" in table.index
     assert "IScore is our reading" in (out / "table1.md").read_text()
+
+
+def test_report_paper_adds_the_published_rows_and_an_old_run_shows_ssim_paper_unavailable(one_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    old = tmp_path / "old_run"
+    shutil.copytree(one_run, old)
+    for part in (old / "cache" / "models").glob("*/part-*.csv"):  # as a run made before ssim_paper existed
+        pd.read_csv(part, dtype={"pair": str}).drop(columns="ssim_paper").to_csv(part, index=False)
+    result = CliRunner().invoke(main, ["report", str(old), "--out", str(tmp_path / "rep"), "--paper"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "rep" / "table1.csv", index_col="metric")
+    assert table.loc["SSIM(PM) [published, Places2; compare with SSIM_paper]"].astype(float).tolist()[:2] == [0.946, 0.947]
+    assert (table.loc["SSIM_paper(mean_fill)"].dropna() == "n/a (not in this run's results)").all()
+    assert "--overwrite to compute it" in (tmp_path / "rep" / "table1.md").read_text()
+    fresh = pd.read_csv(one_run / "pairs.csv")
+    assert fresh["ssim_paper"].notna().all() and (fresh["ssim_paper"] < fresh["ssim"]).all()

@@ -17,6 +17,7 @@ from maskbench.cli.common import (
 )
 from maskbench.config import load_config
 from maskbench.extract import ExtractConfig, extract_videos, merge_stores
+from maskbench.flow_choice import AUTO_METHOD
 from maskbench.parallel import parse_shard
 
 
@@ -37,9 +38,10 @@ from maskbench.parallel import parse_shard
 )
 @click.option(
     "--method",
-    type=click.Choice(flow.FLOW_METHODS),
+    type=click.Choice((AUTO_METHOD, *flow.FLOW_METHODS)),
     default=None,
-    help="Optical flow: tvl1 is PyTorch (on --device), the others OpenCV on the CPU. [config]",
+    help="Optical flow: auto = tvl1 on CUDA, else the config's cpu_method; tvl1 is PyTorch "
+    "(on --device), the others OpenCV on the CPU. Pin one to get the same masks on every machine. [config]",
 )
 @click.option(
     "--occlusion",
@@ -56,6 +58,18 @@ from maskbench.parallel import parse_shard
     "--working-size", type=click.IntRange(min=32), default=None, help="Shorter side of the frames, pixels. [config]"
 )
 @workers_option
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=None,
+    help="CPU threads of torch and OpenCV; 0 = the cores not busy at the start. [config]",
+)
+@click.option(
+    "--allow-mixed-methods",
+    is_flag=True,
+    default=False,
+    help="Append to a store that holds masks of another flow method or occlusion test.",
+)
 @click.option(
     "--shard",
     default="1/1",
@@ -75,6 +89,8 @@ def extract_command(
     batch_size: int | None,
     working_size: int | None,
     workers: int | None,
+    threads: int | None,
+    allow_mixed_methods: bool,
     shard: str,
     overwrite: bool,
     config_file: Path | None,
@@ -83,6 +99,9 @@ def extract_command(
 
     Each video is appended to the store in one atomic step, so a rerun skips the videos
     already done and an interrupted run loses at most the videos in progress.
+
+    The default --method auto depends on the device (TV-L1 on a GPU, DIS on a CPU); the
+    store records the method and refuses to mix two unless --allow-mixed-methods.
     """
     config = load_config(
         "extract",
@@ -95,10 +114,17 @@ def extract_command(
             "batch_size": batch_size,
             "working_size": working_size,
             "workers": workers,
+            "threads": threads,
         },
     )
     summary = extract_videos(
-        videos_dir, store, config=config, device=device, shard=parse_shard(shard), overwrite=overwrite
+        videos_dir,
+        store,
+        config=config,
+        device=device,
+        shard=parse_shard(shard),
+        overwrite=overwrite,
+        allow_mixed_methods=allow_mixed_methods,
     )
     click.echo(summary.to_text())
     click.echo(f"masks written to {store}")
@@ -114,14 +140,20 @@ def extract_command(
     help="Mask store to merge into (created when missing).",
 )
 @overwrite_option
+@click.option(
+    "--allow-mixed-methods",
+    is_flag=True,
+    default=False,
+    help="Merge stores whose masks come from different flow methods or occlusion tests.",
+)
 @reports_user_errors
-def merge_stores_command(sources: tuple[Path, ...], store: Path, overwrite: bool) -> None:
+def merge_stores_command(sources: tuple[Path, ...], store: Path, overwrite: bool, allow_mixed_methods: bool) -> None:
     """Join mask stores (e.g. the shards of 'extract --shard K/N') into one.
 
     Groups (videos) that the output already holds are skipped and listed, so the merge can
     be rerun to add shards that finished later.
     """
-    summary = merge_stores(sources, store, overwrite=overwrite)
+    summary = merge_stores(sources, store, overwrite=overwrite, allow_mixed_methods=allow_mixed_methods)
     click.echo(summary.to_text())
 
 

@@ -12,9 +12,12 @@ from maskbench.score import score
 
 
 @click.command("score")
-@click.option("--model", "models", multiple=True, required=True, help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, package.module:callable. Repeat for several.")
+@click.option("--model", "models", multiple=True, required=True, help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several.")
 @click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side 512) and centre-cropped to 512x512.")
 @click.option("--testset", required=True, type=click.Path(path_type=Path), help="Split made by build-testset, or a folder of NVIDIA's test masks 00000.png-11999.png.")
+@click.option("--invert", "invert_masks", is_flag=True, default=False, help="The --testset folder draws valid pixels white (black = hole).")
+@click.option("--size", type=click.IntRange(16, 512), default=None, help="Score at SIZE x SIZE (e.g. 256): images resized, masks shrunk from 512 keeping their bins. [config: 512]")
+@click.option("--upscale-small-images", is_flag=True, flag_value=True, default=None, help="Enlarge images smaller than --size (bicubic) instead of refusing them.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Result folder: created, or resumed/extended when it holds an unfinished run.")
 @device_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per batch on the device. [config]")
@@ -32,6 +35,9 @@ def score_command(
     models: tuple[str, ...],
     images: Path,
     testset: Path,
+    invert_masks: bool,
+    size: int | None,
+    upscale_small_images: bool | None,
     out_dir: Path,
     device: str,
     batch_size: int | None,
@@ -60,12 +66,14 @@ def score_command(
     """
     run = score(
         list(models), images=images, testset=testset, out_dir=out_dir, device=device, shard=shard,
-        overwrite=overwrite, config_file=config_file, batch_size=batch_size, workers=workers, seed=seed,
-        limit_per_bin=limit_per_bin, reuse_images=reuse_images, save_images=save_images,
-        inception=False if no_inception else None,
+        invert_masks=invert_masks, overwrite=overwrite, config_file=config_file, batch_size=batch_size,
+        workers=workers, seed=seed, limit_per_bin=limit_per_bin, reuse_images=reuse_images,
+        save_images=save_images, inception=False if no_inception else None, size=size,
+        upscale_small_images=upscale_small_images,
     )  # fmt: skip
     if run.unreadable:
         click.echo(f"skipped {len(run.unreadable)} unreadable image(s), e.g. {run.unreadable[0]} (listed in meta.json)", err=True)
+    click.echo((run.out_dir / "table1.md").read_text("utf-8"))
     done = ", ".join(f"{spec}: {count}" for spec, count in run.computed.items())
     click.echo(f"scored {run.pairs} pairs (newly computed: {done})")
     click.echo(f"wrote pairs.csv, table1.csv, table1.md, metrics.png, samples.png and meta.json to {run.out_dir}")
@@ -74,16 +82,21 @@ def score_command(
 @click.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the merged table and plots.")
+@click.option("--paper", is_flag=True, default=False, help="Add the published rows of Liu et al. 2018, Table 1 (PM, GL, GnIpt, Conv, PConv) to the table and plots.")
 @overwrite_option
 @reports_user_errors
-def report_command(run_dirs: tuple[Path, ...], out_dir: Path, overwrite: bool) -> None:
+def report_command(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool, overwrite: bool) -> None:
     """Merge score folders (shards of one run, or runs of other models) into one Table 1 and plots.
+
+    With --paper the published figures of Liu et al. 2018 come beside ours: l1, PSNR and SSIM
+    (Places2; their SSIM beside our SSIM_paper), and their IScore (ImageNet) apart.
 
     \b
     Example:
-      maskbench report shard1/ shard2/ shard3/ --out results/
+      maskbench report shard1/ shard2/ shard3/ --out results/ --paper
     """
-    report = write_report(list(run_dirs), out_dir, overwrite=overwrite)
+    report = write_report(list(run_dirs), out_dir, overwrite=overwrite, paper=paper)
+    click.echo((report.out_dir / "table1.md").read_text("utf-8"))
     click.echo(f"merged {len(run_dirs)} folder(s): {report.pairs} pairs, models {', '.join(report.models)}")
     click.echo(f"wrote pairs.csv, table1.csv, table1.md, metrics.png, samples.png and meta.json to {report.out_dir}")
 

@@ -47,6 +47,10 @@ def build_testset_command(
         overwrite=overwrite, config_file=config_file,
     )  # fmt: skip
     click.echo(summary.table())
+    if summary.reuse is not None:
+        click.echo(summary.reuse.text())
+    if summary.note is not None:
+        click.echo(summary.note)
     reused = f" ({summary.reused} reused from an interrupted run)" if summary.reused else ""
     click.echo(f"wrote {12 * summary.per_bin} masks{reused} to {summary.out_dir}/masks with manifest.csv, meta.json and preview.png")
 
@@ -73,14 +77,15 @@ def inspect_command(
 
     PATH is a mask store, a split made by build-testset, or a folder of NVIDIA's released
     test masks (00000.png-11999.png; each file is checked against its number). The shape
-    statistics are those of NVIDIA's reference table, for comparison.
+    statistics are printed beside the medians measured on NVIDIA's released test masks, with
+    the ratio of every cell and the count of bins within x1.5 (fidelity.md, fidelity.png).
     """
     report = inspect_path(
         path, out=out_dir, margin=margin, overwrite=overwrite, workers=workers,
         stats_per_bin=stats_per_bin, config_file=config_file,
     )  # fmt: skip
     click.echo(report.text())
-    click.echo(f"histogram.png, examples.png, shape_stats.csv and summary.md written to {report.out_dir}")
+    click.echo(f"histogram.png, examples.png, fidelity.png, shape_stats.csv, fidelity.md and summary.md written to {report.out_dir}")
 
 
 COMMANDS = [build_testset_command, inspect_command]

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
-from maskbench.train import TrainingInterrupted, load_train_config, train
-
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED_EXIT = 130
+from maskbench.train import load_run_config, load_train_config, train, weights_path
 
 
 @click.command("train")
@@ -52,23 +48,21 @@ def train_command(
     A new run:        maskbench train --arch pconv --images photos/ --masks raw.store --out runs/pconv
     After Ctrl-C:     maskbench train --out runs/pconv --resume
     Fine-tuning:      maskbench train --out runs/pconv --finetune
-    Then score with:  maskbench score --model runs/pconv/checkpoints/step-NNNNNNNN-finetune.pt ...
+    Then score with:  maskbench score --model runs/pconv/checkpoints/step-NNNNNNNN-finetune.weights.pt ...
 
-    Needs torchvision's VGG-16 ImageNet weights (vgg16-397923af.pth) for the loss.
+    --resume and --finetune continue with the settings recorded in RUN/run.json (size, batch,
+    config, ...); options that would change them are refused. Needs torchvision's VGG-16
+    ImageNet weights (vgg16-397923af.pth) for the loss.
     """
-    config = load_train_config(
-        config_file, {"batch_size": batch_size, "image_size": image_size, "workers": workers, "seed": seed}
+    overrides = {"batch_size": batch_size, "image_size": image_size, "workers": workers, "seed": seed}
+    existing = resume or finetune
+    config = load_run_config(run, config_file, overrides) if existing else load_train_config(config_file, overrides)
+    result = train(
+        run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume,
+        overwrite=overwrite, stop_step=steps, device=device,  # type: ignore[arg-type]
     )
-    try:
-        result = train(
-            run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume,
-            overwrite=overwrite, stop_step=steps, device=device,  # type: ignore[arg-type]
-        )
-    except TrainingInterrupted as interrupted:
-        click.echo(f"Interrupted at step {interrupted.step}; checkpoint {interrupted.checkpoint}; continue with --resume", err=True)
-        sys.exit(INTERRUPTED_EXIT)
     click.echo(f"{result.phase} phase at step {result.step}; checkpoint {result.checkpoint}")
-    click.echo(f"log {run / 'log.csv'}, sample grids {run / 'samples'}")
+    click.echo(f"weights for scoring {weights_path(result.checkpoint)}; log {run / 'log.csv'}, sample grids {run / 'samples'}")
 
 
 COMMANDS = [train_command]

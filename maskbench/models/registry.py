@@ -11,9 +11,11 @@ Specs
 ``conv:random``               an untrained ``ConvUNet``: for speed tests only
 ``PATH``                      a maskbench checkpoint (``maskbench train``), which names its architecture
 ``torchscript:PATH``          a TorchScript module ``model(image, valid_mask) -> image`` (see below)
-``package.module:NAME``       ``NAME`` in an importable module: a ``torch.nn.Module`` instance
-                              (same call as TorchScript), an :class:`Inpainter`, or any
-                              other callable ``fn(image, hole) -> image`` on one numpy image
+``package.module:NAME``       ``NAME`` in a module importable from ``sys.path`` or from the
+                              current folder: a ``torch.nn.Module`` instance (same call as
+                              TorchScript), an :class:`Inpainter`, or any other callable
+                              ``fn(image, hole) -> image`` on one numpy image
+``path/to/file.py:NAME``      ``NAME`` in a Python file (loaded as a module), as above
 ============================  ==============================================================
 
 Torch models (``kind == "torch"``) are called on batches on their device:
@@ -28,9 +30,13 @@ outside the hole are the input's, bit for bit.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
+import importlib.util
+import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -57,10 +63,13 @@ _BUILTIN_CPU: dict[str, str] = {
 }
 _DISPLAY_NAMES = {"patchmatch": "PatchMatch", "telea": "Telea", "ns": "Navier-Stokes", "pconv": "PConv", "conv": "Conv"}
 _CALLABLE_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w.]*$")
+_FILE_CALLABLE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_][\w.]*)$")
 SPEC_HELP = (
     "expected one of: patchmatch, telea, ns, pconv:PATH, conv:PATH, pconv:random, conv:random, "
-    "a maskbench checkpoint PATH, torchscript:PATH, package.module:callable"
+    "a maskbench checkpoint PATH, torchscript:PATH, module:NAME (a module in the current folder or "
+    "installed), path/to/file.py:NAME"
 )
+_KNOWN_WORDS = (*_BUILTIN_CPU, "pconv:random", "conv:random", "pconv:PATH", "conv:PATH", "torchscript:PATH")
 
 
 class Inpainter:
@@ -235,16 +244,58 @@ class _NamedInpainter(Inpainter):
         return self.inner(image, hole)
 
 
-def _import_object(target: str) -> Any:
-    """The object named ``package.module:attribute.path``."""
-    module_name, _, attribute_path = target.partition(":")
+def _import_module(module_name: str, target: str) -> Any:
+    """Import ``module_name`` from ``sys.path``, else from the current folder."""
     try:
-        value: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"cannot import module {module_name!r} of inpainter {target!r}: {error}") from None
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name.split(".")[0] or os.getcwd() in sys.path:
+            raise ConfigError(f"cannot import module {module_name!r} of inpainter {target!r}: {error}") from None
+    sys.path.append(os.getcwd())
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ConfigError(
+            f"cannot import module {module_name!r} of inpainter {target!r}: {error} (looked in sys.path and the "
+            f"current folder {os.getcwd()}); give module:NAME of a module there, or path/to/file.py:NAME"
+        ) from None
+    finally:
+        sys.path.remove(os.getcwd())
+
+
+def _import_file(path_text: str, target: str) -> Any:
+    """Load a Python file as a module named after its absolute path (so workers load the same one)."""
+    path = Path(path_text).expanduser().resolve()
+    if not path.is_file():
+        raise InputError(f"Python file of inpainter {target!r} not found: {path}")
+    module_name = "maskbench_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ConfigError(f"cannot load {path} of inpainter {target!r} as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _import_object(target: str) -> Any:
+    """The object named ``package.module:attribute.path`` or ``path/to/file.py:attribute.path``."""
+    file_match = _FILE_CALLABLE_SPEC.match(target)
+    if file_match:
+        attribute_path = file_match["name"]
+        value: Any = _import_file(file_match["file"], target)
+    else:
+        module_name, _, attribute_path = target.partition(":")
+        value = _import_module(module_name, target)
     for attribute in attribute_path.split("."):
         if not hasattr(value, attribute):
-            raise ConfigError(f"module {module_name!r} has no attribute {attribute_path!r} (inpainter {target!r})")
+            raise ConfigError(f"module {target.rpartition(':')[0]!r} has no attribute {attribute_path!r} (inpainter {target!r})")
         value = getattr(value, attribute)
     return value
 
@@ -367,13 +418,15 @@ def load_inpainter(spec: str, *, device: str | torch.device | None = None) -> In
         return TorchInpainter(model, spec=spec, name=_DISPLAY_NAMES[prefix], device=device, checkpoint_sha256=file_sha256(path))
     if separator and prefix == "torchscript":
         return _load_torchscript(spec, rest, device=device)
-    if _CALLABLE_SPEC.match(spec) and not Path(spec).exists():
+    if (_CALLABLE_SPEC.match(spec) or _FILE_CALLABLE_SPEC.match(spec)) and not Path(spec).exists():
         return _load_callable(spec, device=device)
     if Path(spec).expanduser().is_file():
         return _load_checkpoint_path(spec, device=device)
     if "/" in spec or "\\" in spec or Path(spec).suffix in (".pt", ".pth", ".ckpt"):
         raise InputError(f"checkpoint not found: {spec}")
-    raise ConfigError(f"unknown inpainter spec {spec!r}; {SPEC_HELP}")
+    close = difflib.get_close_matches(spec, _KNOWN_WORDS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(f"unknown inpainter spec {spec!r}; {hint}{SPEC_HELP}")
 
 
 def _load_checkpoint_path(spec: str, *, device: str | torch.device | None) -> TorchInpainter:

@@ -1,0 +1,123 @@
+"""Pairing test masks with images for scoring (Liu et al. 2018, section 4.1).
+
+The selected masks (all, or the first ``limit_per_bin`` of each bin and class, in file order)
+are numbered q = 0, 1, … in file order. Pair q takes image ``perm_c[q mod n]`` with
+c = q div n, n the number of readable images and ``perm_c = item_rng(seed, c).permutation(n)``:
+a seeded permutation, without replacement. More masks than images is an error unless
+``reuse_images`` (then c > 0 draws a fresh permutation). A pair's id is its mask's number,
+e.g. ``"00042"``. ``--shard K/N`` takes the pairs with q ≡ K − 1 (mod N).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maskbench.bins import testset_position
+from maskbench.errors import InputError
+from maskbench.images import ImageFolder
+from maskbench.rng import item_rng
+from maskbench.testset import TestMask, TestSet
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (mask, image) pair of the evaluation.
+
+    Attributes
+    ----------
+    pair_id : str
+        The mask's number, zero-padded (``"00042"``); names the pair's files.
+    position : int
+        q, the pair's rank among the selected masks (drives pairing and sharding).
+    mask : TestMask
+        The mask and its bin.
+    image : Path
+        The image file (absolute).
+    image_name : str
+        The image relative to the images folder.
+    """
+
+    pair_id: str
+    position: int
+    mask: TestMask
+    image: Path
+    image_name: str
+
+
+def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
+    """All masks, or the first ``limit_per_bin`` of each (bin, class); in file order."""
+    if limit_per_bin <= 0 or limit_per_bin >= testset.per_bin:
+        return list(testset.masks)
+    return [mask for mask in testset.masks if testset_position(mask.index, per_bin=testset.per_bin)[2] < limit_per_bin]
+
+
+def make_pairs(
+    masks: Sequence[TestMask], images: ImageFolder, *, seed: int, reuse_images: bool
+) -> list[Pair]:
+    """Assign images to masks by a seeded permutation (see the module docstring).
+
+    Raises
+    ------
+    InputError
+        Fewer images than masks and ``reuse_images`` is False.
+    """
+    count = len(images.files)
+    if count < len(masks) and not reuse_images:
+        raise InputError(
+            f"{len(masks)} masks need {len(masks)} images but {images.root} has {count} readable "
+            f"({len(masks) - count} missing); add images, use --limit-per-bin, or pass --reuse-images"
+        )
+    permutations: dict[int, np.ndarray] = {}
+    pairs = []
+    for position, mask in enumerate(masks):
+        cycle, offset = divmod(position, count)
+        if cycle not in permutations:
+            permutations[cycle] = item_rng(seed, cycle).permutation(count)
+        image = images.files[int(permutations[cycle][offset])]
+        pairs.append(Pair(f"{mask.index:05d}", position, mask, image, images.relative(image)))
+    return pairs
+
+
+def shard_pairs(pairs: Sequence[Pair], shard: tuple[int, int]) -> list[Pair]:
+    """Pairs of shard K/N: those with position q ≡ K − 1 (mod N), so every bin is in every shard."""
+    index, count = shard
+    return [pair for pair in pairs if pair.position % count == index - 1]
+
+
+def sample_pair_ids(pairs: Sequence[Pair], *, per_bin: int) -> set[str]:
+    """The first ``per_bin`` pairs of each (bin, class): those shown in ``samples.png``."""
+    taken: dict[tuple[int, str], int] = {}
+    chosen = set()
+    for pair in pairs:
+        key = (pair.mask.ratio_bin, pair.mask.border)
+        if taken.get(key, 0) < per_bin:
+            taken[key] = taken.get(key, 0) + 1
+            chosen.add(pair.pair_id)
+    return chosen
+
+
+def _digest(items: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(item.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def pairing_key(pairs: Sequence[Pair], testset: TestSet, *, seed: int) -> dict[str, Any]:
+    """What makes two runs' pairs the same: a hash of (pair id, bin, class, image name) and the seed."""
+    return {
+        "seed": seed,
+        "testset_kind": testset.kind,
+        "testset_per_bin": testset.per_bin,
+        "testset_invert": testset.invert,
+        "pairs": len(pairs),
+        "pairs_sha256": _digest(
+            f"{p.pair_id},{p.mask.ratio_bin},{p.mask.border},{p.image_name}" for p in pairs
+        ),
+    }
