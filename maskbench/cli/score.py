@@ -13,7 +13,7 @@ from maskbench.score import score
 
 @click.command("score")
 @click.option("--model", "models", multiple=True, required=True, help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several.")
-@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side 512) and centre-cropped to 512x512.")
+@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side --size, 512) and centre-cropped. Smaller photos are refused (see --upscale-small-images).")
 @click.option("--testset", required=True, type=click.Path(path_type=Path), help="Split made by build-testset, or a folder of NVIDIA's test masks 00000.png-11999.png.")
 @click.option("--invert", "invert_masks", is_flag=True, default=False, help="The --testset folder draws valid pixels white (black = hole).")
 @click.option("--size", type=click.IntRange(16, 512), default=None, help="Score at SIZE x SIZE (e.g. 256): images resized, masks shrunk from 512 keeping their bins. [config: 512]")
@@ -56,8 +56,9 @@ def score_command(
     Each mask is paired with an image by a seeded permutation; every model fills every pair
     and l1 (%), PSNR and SSIM are measured on the composite against the ground truth; per bin
     the Inception Score of the outputs and of the ground truth, their difference (IScore) and
-    FID. Rerunning with the same options resumes an interrupted run; adding a --model extends
-    a finished one; --overwrite starts again.
+    FID. The table is printed at the end (as table1.md). Ctrl-C keeps every finished batch;
+    rerunning with the same options resumes an interrupted run; adding a --model extends a
+    finished one; --overwrite starts again.
 
     \b
     Example:
