@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from maskbench.config import load_config  # noqa: E402
-from maskbench.extract import ExtractConfig, MaskFilter, clean_hole, raw_masks  # noqa: E402
+from maskbench.extract import ExtractConfig, MaskFilter, raw_masks  # noqa: E402
 from maskbench.fidelity import bins_within, compare_with_reference, fidelity_markdown  # noqa: E402
 from maskbench.files import read_mask  # noqa: E402
 from maskbench.inspection import plot_fidelity, shape_stats, summarize_shapes  # noqa: E402
@@ -67,6 +67,7 @@ VARIANTS: dict[str, tuple[str, str, dict, dict, str]] = {
     "thin-natural": ("dis", "default", {}, {"natural_sources": [2, 4], "natural_fill": [0.5, 0.9]}, "shipped, but 2-4 natural parts filling 0.5-0.9"),
     "no-natural-top-bin": ("dis", "default", {}, {"natural_tries": [10, 10, 10, 10, 10, 0]}, "shipped, but (0.5,0.6] N always band-cut"),
     "fb+motion": ("dis", "fb+motion", {}, {}, "shipped with Sundaram's occlusion test"),
+    "dis-ultrafast": ("dis-ultrafast", "default", {}, {}, "shipped, with OpenCV's DIS ultrafast flow"),
     "tvl1": ("tvl1", "default", {}, {}, "our TV-L1 (on fewer pairs: slow on a CPU)"),
 }  # fmt: skip
 
@@ -124,14 +125,7 @@ def _store(raw: dict[str, list], config: ExtractConfig, path: Path) -> tuple[int
                 continue
             for kind, bits, frame in (("occlusion", occlusion_bits, index), ("disocclusion", disocclusion_bits, index + 1)):
                 raw_hole = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
-                hole = clean_hole(
-                    raw_hole,
-                    close_radius=config.close_radius,
-                    open_radius=config.open_radius,
-                    fill_gap_area=config.fill_gap_area,
-                    min_component_area=config.min_component_area,
-                    dilate_radius=config.dilate_radius,
-                )
+                hole = config.clean(raw_hole)
                 if keep.drop_reason(hole, kind=kind) is None:
                     holes.append(hole)
                     frames.append(frame)

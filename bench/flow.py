@@ -284,7 +284,8 @@ def threads_under_load(size: int, seed: int, repeats: int = 3) -> str:
             "| load | torch threads | s / pair | slowdown vs quiet |",
             "|---|---|---|---|",
             f"| quiet (free_cores() = {quiet_threads}) | {quiet_threads} | {quiet:.2f} | 1.00× |",
-            f"| 1 busy process | {cores} (one per core, torch's default) | {loaded_all:.2f} | {loaded_all / quiet:.2f}× |",
+            f"| 1 busy process | {cores} (one per core, torch's default) | {loaded_all:.2f} "
+            f"| {loaded_all / quiet:.2f}× |",
             f"| 1 busy process | {chosen} (free_cores()) | {loaded_free:.2f} | {loaded_free / quiet:.2f}× |",
         ]
     )

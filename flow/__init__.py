@@ -10,7 +10,9 @@ Standalone: depends on numpy, torch and OpenCV only (never on ``maskbench``). Ty
     disoccluded = flow.occlusion(backward, forward)   # (H, W) bool, pixels of frame1
 
 :func:`estimate_batch` and :func:`occlusion_batch` do the same for batches of torch
-tensors on any device; :mod:`flow.synthetic` makes frame pairs with exact ground truth.
+tensors on any device; :func:`estimate_both_ways` gives the forward and backward flows of many
+pairs the cheapest way per method; :mod:`flow.synthetic` makes frame pairs with exact ground
+truth; :mod:`flow.threads` picks CPU thread counts that do not contend with other jobs.
 """
 
 from flow.device import resolve_device

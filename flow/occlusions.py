@@ -36,7 +36,6 @@ from typing import Literal, get_args
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from flow._checks import check_flow_array, check_flow_batch, check_same_shape
 from flow.warp import inside_frame, sample, splat_weights, targets
@@ -154,9 +153,16 @@ def motion_boundary(forward: torch.Tensor) -> torch.Tensor:
 
 
 def binary_median(mask: torch.Tensor) -> torch.Tensor:
-    """3 × 3 majority vote of a (B, H, W) bool mask (replicated borders), (B, H, W) bool."""
-    padded = F.pad(mask.float().unsqueeze(1), (1, 1, 1, 1), mode="replicate")
-    return F.avg_pool2d(padded, 3, stride=1)[:, 0] > 0.5
+    """3 × 3 majority vote of a (B, H, W) bool mask (replicated borders), (B, H, W) bool.
+
+    A pixel is set when at least 5 of the 9 pixels of its window are: separable window sums
+    of small integers (several times faster on a CPU than a float box filter).
+    """
+    votes = mask.to(torch.uint8)
+    padded = torch.cat((votes[:, :1], votes, votes[:, -1:]), dim=1)  # replicated borders, any device
+    padded = torch.cat((padded[..., :1], padded, padded[..., -1:]), dim=2)
+    rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
+    return (rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]) >= 5
 
 
 def range_occlusion(backward: torch.Tensor, *, threshold: float = DEFAULT_RANGE_THRESHOLD) -> torch.Tensor:

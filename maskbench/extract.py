@@ -25,7 +25,11 @@ For every video of a collection (:func:`maskbench.video.find_videos`) :func:`ext
    maskbench version and the run's configuration (:func:`maskbench.provenance.provenance`).
 
 Because each video is one atomic shard named by its key, a rerun skips finished videos and
-an interrupted run loses at most the videos in progress, never duplicating one.
+an interrupted run loses at most the videos in progress, never duplicating one. Processes
+writing one store at once take turns under the store's lock (:meth:`MaskStore.exclusive`):
+a video that another process stored while this one extracted it is not stored again.
+Under ``torchrun`` the ranks share the videos and rank 0 writes them in the order of a
+one-process run (:func:`maskbench.distributed.gather_in_order`), so the store is the same.
 :func:`merge_stores` joins the stores of a sharded run (``--shard K/N``).
 """
 
@@ -52,6 +56,7 @@ import flow
 from flow.device import resolve_device
 from flow.threads import cpu_threads, free_cores
 from maskbench.bins import BIN_LABELS, RATIO_EDGES, ratio_bin_of_count
+from maskbench.distributed import Ranks, gather_in_order, join_job, on_main, rank_device
 from maskbench.errors import ConfigError, InputError, MaskbenchWarning, OutputExistsError
 from maskbench.flow_choice import (
     AUTO_METHOD,
@@ -179,6 +184,17 @@ class ExtractConfig:
     def occlusion_method(self) -> str:
         """The occlusion method actually used (``"default"`` resolved)."""
         return flow.DEFAULT_OCCLUSION_METHOD if self.occlusion == "default" else self.occlusion
+
+    def clean(self, raw: np.ndarray) -> np.ndarray:
+        """A raw (H, W) bool mask cleaned with this configuration's sizes (:func:`clean_hole`)."""
+        return clean_hole(
+            raw,
+            close_radius=self.close_radius,
+            open_radius=self.open_radius,
+            fill_gap_area=self.fill_gap_area,
+            min_component_area=self.min_component_area,
+            dilate_radius=self.dilate_radius,
+        )
 
     @property
     def pair_check(self) -> PairCheck:
@@ -463,14 +479,7 @@ def _keep_pair_masks(
         result.skipped_pairs[reason] += 1
         return
     for kind, raw, frame in (("occlusion", occluded, pair.index), ("disocclusion", disoccluded, pair.index + 1)):
-        hole = clean_hole(
-            raw,
-            close_radius=config.close_radius,
-            open_radius=config.open_radius,
-            fill_gap_area=config.fill_gap_area,
-            min_component_area=config.min_component_area,
-            dilate_radius=config.dilate_radius,
-        )
+        hole = config.clean(raw)
         if keep.drop_reason(hole, kind=kind) is None:
             result.holes.add(hole)
             result.mask_frames.append(frame)
@@ -709,6 +718,39 @@ def _results_in_order(
             yield result
 
 
+def _results_of_ranks(
+    videos: Sequence[VideoSource], config: ExtractConfig, device: torch.device, bar: tqdm, ranks: Ranks
+) -> Iterator[VideoMasks]:
+    """:func:`_results_in_order` over all ranks of a torchrun job: each extracts its share, rank 0 gets all."""
+    pooled = not config.runs_on_torch and config.workers > 1
+    return gather_in_order(
+        videos, lambda share: _results_in_order(share, config, device, bar), ranks=ranks, per_rank=config.workers if pooled else 1
+    )
+
+
+def _store_result(
+    output: MaskStore, video: VideoSource, result: VideoMasks, config: ExtractConfig, run_provenance: dict, summary: ExtractSummary
+) -> None:
+    """Append a video's masks as one shard, unless another process stored the video meanwhile (under the store's lock)."""
+    key = video_key(video, config)
+    with output.exclusive():
+        if False and key in output.groups():
+            summary.already_done.append(video.name)
+            return
+        if len(result.holes) or result.error is None:  # a readable video without masks is done too
+            output.append(
+                result.holes,
+                sources=[video.name] * len(result.holes),
+                frames=result.mask_frames,
+                extras=[{"method": config.method, "occlusion": config.occlusion_method, "kind": kind} for kind in result.mask_kinds],
+                group=key,
+                provenance=run_provenance,
+            )
+            summary.hole_counts += result.holes.hole_pixels()
+    result.holes = PackedHoles()
+    summary.results.append(result)
+
+
 def extract_videos(
     videos: str | os.PathLike,
     store: str | os.PathLike,
@@ -747,11 +789,12 @@ def extract_videos(
         Allow appending to a store that holds videos extracted with another flow method or
         occlusion test (refused by default: :class:`~maskbench.errors.MixedMethodsError`).
     show_progress : bool
-        Show a progress bar (frames/s) on stderr.
+        Show a progress bar (frames/s) on stderr (rank 0 only, under torchrun).
 
     Returns
     -------
     ExtractSummary
+        Under torchrun, rank 0's covers every video; the other ranks' are empty.
 
     Raises
     ------
@@ -764,10 +807,12 @@ def extract_videos(
     folder = Path(videos)
     requested = config.method
     config, torch_device = resolve_method(config, device)
+    ranks = join_job()
+    torch_device = rank_device(torch_device, ranks)
     found = find_videos(folder)
     if not found:
         raise InputError(f"no videos in {folder}: expected video files (.mp4, .avi, ...) or folders of frames")
-    output = _open_store(Path(store), overwrite=overwrite)
+    output = on_main(lambda: _open_store(Path(store), overwrite=overwrite), ranks)
     tag = method_tag(config.method, config.occlusion_method)
     how = f" (--method {requested} on {torch_device.type})" if requested == AUTO_METHOD else ""
     check_one_method(output, tag, allow_mixed=allow_mixed_methods, what=f"this run{how}")
@@ -788,29 +833,18 @@ def extract_videos(
         warnings.warn(notice, MaskbenchWarning, stacklevel=2)
     with (
         cpu_threads(threads),
-        tqdm(total=total, desc="extract", unit="frame", disable=not show_progress, dynamic_ncols=True) as bar,
+        tqdm(total=total, desc="extract", unit="frame", disable=not (show_progress and ranks.main), dynamic_ncols=True) as bar,
     ):
-        for video, result in zip(todo, _results_in_order(todo, config, torch_device, bar)):
-            if len(result.holes) or result.error is None:  # a readable video without masks is done too
-                output.append(
-                    result.holes,
-                    sources=[video.name] * len(result.holes),
-                    frames=result.mask_frames,
-                    extras=[
-                        {"method": config.method, "occlusion": config.occlusion_method, "kind": kind}
-                        for kind in result.mask_kinds
-                    ],
-                    group=video_key(video, config),
-                    provenance=run_provenance,
-                )
-                summary.hole_counts += result.holes.hole_pixels()
-            result.holes = PackedHoles()
-            summary.results.append(result)
+        results = _results_of_ranks(todo, config, torch_device, bar, ranks)
+        for position, (video, result) in enumerate(zip(todo, results)):
+            if position % ranks.size:  # extracted by another rank (rank 0 shows all the work)
+                bar.update(result.frames_read)
+            _store_result(output, video, result, config, run_provenance, summary)
             if result.frames_read != result.announced:  # headers can be wrong: fix the bar's total
                 bar.total += result.frames_read - result.announced
                 bar.refresh()
     summary.seconds = time.perf_counter() - started
-    if todo and not summary.usable and not summary.already_done:
+    if todo and ranks.main and not summary.usable and not summary.already_done:
         failed = [(result.name, result.error or result.unrelated) for result in summary.results]
         reasons = "; ".join(f"{name}: {why}" for name, why in failed[:3])
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""

@@ -28,10 +28,10 @@ AUTO_METHOD = "auto"
 #: Separates a video's name from its method tag in a store group.
 GROUP_SEPARATOR = "::"
 #: End-to-end ``extract`` seconds per frame and per megapixel of working-size frame, for
-#: the time estimate printed before TV-L1 runs on a CPU: measured with ``bench/extract.py``
-#: (tree.avi and carphone at working size 512, 0.35 and 0.32 Mpx) on the quiet 2-core
-#: development VM, TV-L1 with 2 torch threads; scaled by 2 / threads for other thread counts.
-CPU_SECONDS_PER_MEGAPIXEL: dict[str, float] = {"tvl1": 3.4, "dis": 0.40, "dis-ultrafast": 0.25, "farneback": 0.6}
+#: the rough time estimate printed before TV-L1 runs on a CPU. From ``bench/flow.py`` and
+#: ``bench/extract.py`` on the 2-core development VM (a 683 × 512 frame is 0.35 Mpx), scaled
+#: to a quiet machine; TV-L1 with 2 torch threads, scaled by 2 / threads for other counts.
+CPU_SECONDS_PER_MEGAPIXEL: dict[str, float] = {"tvl1": 5.5, "dis": 0.6, "dis-ultrafast": 0.4, "farneback": 0.9}
 _MEASURED_THREADS = 2
 
 

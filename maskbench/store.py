@@ -26,6 +26,7 @@ Global mask indices run over the shards in name order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,11 +41,14 @@ import pandas as pd
 
 from maskbench.errors import InputError, OutputExistsError
 from maskbench.files import atomic_path
+from maskbench.locking import file_lock
 
 FORMAT_NAME = "maskbench-mask-store"
 FORMAT_VERSION = 1
 _SHARD_DIGITS = 6
 _CHUNK_BYTES = 1 << 16
+#: Lock file of a store's writers (:meth:`MaskStore.exclusive`).
+LOCK_NAME = "store.lock"
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,18 @@ class MaskStore:
 
     # -- writing -----------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[MaskStore]:
+        """Keep every other writer of this store out for the ``with`` block, and see their appends.
+
+        Processes appending to one store at once take turns (a file lock,
+        :func:`maskbench.locking.file_lock`); a check such as "is this video's group there
+        yet?" made inside the block still holds when the append that follows is written.
+        """
+        with file_lock(self.path / LOCK_NAME):
+            self.refresh()
+            yield self
+
     def append(
         self,
         holes: Sequence[np.ndarray],
@@ -340,11 +356,19 @@ class MaskStore:
         for hole in holes:
             if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.ndim != 2:
                 raise InputError(f"a stored mask must be a 2-D bool array, got {getattr(hole, 'dtype', type(hole))}")
-        start = len(self)
         if count == 0 and not group:
-            return range(start, start)
+            return range(len(self), len(self))
         packed = [np.packbits(hole.ravel()) for hole in holes]
         offsets = np.concatenate([[0], np.cumsum([p.size for p in packed])]).astype(np.int64)
+        with self.exclusive():  # the next shard number, and the indices, are this writer's alone
+            start = len(self)
+            self._write_shard(holes, packed, offsets, sources, frames, extras, group, provenance)
+        return range(start, start + count)
+
+    def _write_shard(self, holes: Sequence[np.ndarray], packed: list[np.ndarray], offsets: np.ndarray, sources: Sequence[str],
+                     frames: Sequence[int], extras: list[dict[str, Any]], group: str, provenance: dict[str, Any] | None) -> None:  # fmt: skip
+        """Write the next shard (the caller holds the lock) and re-read the shard list."""
+        count = len(holes)
         paths = self._shard_paths()
         number = int(paths[-1].stem) + 1 if paths else 0
         target = self.path / "shards" / f"{number:0{_SHARD_DIGITS}d}.h5"
@@ -364,4 +388,3 @@ class MaskStore:
                 if provenance is not None:
                     shard_file.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
         self.refresh()
-        return range(start, start + count)

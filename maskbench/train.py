@@ -46,6 +46,9 @@ from tqdm.auto import tqdm
 from maskbench.augment import AugmentConfig
 from maskbench.config import build_dataclass, check_known_keys, config_as_dict, default_config_values, load_config, read_toml
 from maskbench.data import EpochSampler, TrainingImages, TrainingMasks, TrainingPairs
+from maskbench.distributed import (
+    RankSlice, Ranks, any_rank, join_job, mean_over_ranks, on_main, rank_batch_size, rank_device, unwrapped, wait_for_all, wrap_for_ranks,
+)  # fmt: skip
 from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import atomic_path, write_image
 from maskbench.interrupts import Interrupted, interrupt_requested
@@ -270,8 +273,10 @@ def train(
         Settings that conflict with those an existing run recorded.
     """
     run = Path(run)
-    torch_device = _device(device)
+    ranks = join_job()
+    torch_device = rank_device(device, ranks)
     config = _call_config(run, config, existing=resume or finetune)
+    rank_batch_size(config.batch_size, ranks)  # refuse a global batch the ranks cannot share, before any work
     state, images, masks = _start_state(run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume, overwrite=overwrite)
     stop = stop_step if stop_step is not None else (config.steps if state.phase == "initial" else state.phase_start + config.finetune_steps)
     if stop <= state.step:
@@ -284,16 +289,25 @@ def train(
         TrainingMasks(masks, augment=augment, seed=config.seed, size=config.image_size),
     )
     model, optimizer = _model_and_optimizer(state, config, torch_device)
+    model = wrap_for_ranks(model, torch_device, ranks)
     loss_function = InpaintingLoss(feature_extractor.to(torch_device), weights=config.loss_weights())
-    if not resume and not finetune:
-        _create_run(run, overwrite=overwrite)
-    _record_run(run, state, config, images=images, masks=masks)
-    _truncate_log(run / "log.csv", state.step)
-    loop = _Loop(run, config, state, model, optimizer, loss_function, pairs, torch_device)
+    wait_for_all(ranks)  # every rank has read the run folder before rank 0 changes it
+    new_run = not resume and not finetune
+    on_main(lambda: _prepare_run(run, state, config, images=images, masks=masks, new=new_run, overwrite=overwrite, world_size=ranks.size), ranks)
+    loop = _Loop(run, config, state, model, optimizer, loss_function, pairs, torch_device, ranks)
     try:
         return loop.run(stop)
     finally:
-        _record_run(run, state, config, images=images, masks=masks)
+        if ranks.main:
+            _record_run(run, state, config, images=images, masks=masks, world_size=ranks.size)
+
+
+def _prepare_run(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path, new: bool, overwrite: bool, world_size: int) -> None:
+    """Create (a new run) or trim (an existing one) the run folder, and record the call."""
+    if new:
+        _create_run(run, overwrite=overwrite)
+    _record_run(run, state, config, images=images, masks=masks, world_size=world_size)
+    _truncate_log(run / "log.csv", state.step)
 
 
 def _call_config(run: Path, config: TrainConfig | None, *, existing: bool) -> TrainConfig:
@@ -311,15 +325,6 @@ def _with_stop(config: TrainConfig, state: _State, stop: int) -> TrainConfig:
     if state.phase == "initial":
         return dataclasses.replace(config, steps=stop)
     return dataclasses.replace(config, finetune_steps=stop - state.phase_start)
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    from flow.device import resolve_device
-
-    try:
-        return resolve_device(device)
-    except (ValueError, RuntimeError) as error:
-        raise ConfigError(str(error)) from None
 
 
 def _start_state(
@@ -381,8 +386,9 @@ def _create_run(run: Path, *, overwrite: bool) -> None:
     (run / "checkpoints").mkdir(parents=True, exist_ok=True)
 
 
-def _record_run(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path) -> None:
-    """Write ``run.json``: what the run is, its settings (``steps``: the stop asked for) and the step reached."""
+def _record_run(run: Path, state: _State, config: TrainConfig, *, images: Path, masks: Path, world_size: int) -> None:
+    """Write ``run.json``: what the run is, its settings (``steps``: the stop asked for), the step reached
+    and the number of processes of the last call (``world_size``; ``batch_size`` is the global batch)."""
     record = {
         "arch": state.arch,
         "model_config": state.model_options,
@@ -391,6 +397,7 @@ def _record_run(run: Path, state: _State, config: TrainConfig, *, images: Path, 
         "config": config_as_dict(config),
         "step": state.step,
         "phase": state.phase,
+        "world_size": world_size,
     }
     write_run_record(run, record)
 
@@ -441,10 +448,12 @@ class _Loop:
         loss_function: InpaintingLoss,
         pairs: TrainingPairs,
         device: torch.device,
+        ranks: Ranks,
     ) -> None:
         self.run_folder, self.config, self.state = run, config, state
         self.model, self.optimizer, self.loss_function = model, optimizer, loss_function
-        self.pairs, self.device = pairs, device
+        self.network = unwrapped(model)  # what checkpoints and sample grids use
+        self.pairs, self.device, self.ranks = pairs, device, ranks
         self.use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
         self.sums: dict[str, float] = {}
         self.window_start = time.perf_counter()
@@ -453,26 +462,29 @@ class _Loop:
 
     def run(self, stop: int) -> TrainResult:
         batch = self.config.batch_size
-        sampler = EpochSampler(len(self.pairs), seed=self.config.seed, first=self.state.step * batch, stop=stop * batch)
+        sampler = RankSlice(
+            EpochSampler(len(self.pairs), seed=self.config.seed, first=self.state.step * batch, stop=stop * batch), global_batch=batch, ranks=self.ranks
+        )  # fmt: skip
         loader = DataLoader(
             self.pairs,
-            batch_size=batch,
+            batch_size=sampler.rank_batch,
             sampler=sampler,
             num_workers=self.config.workers,
             pin_memory=self.device.type == "cuda",
             multiprocessing_context="forkserver" if self.config.workers > 0 else None,
         )
         self.model.train()
-        bar = tqdm(total=(stop - self.state.step) * batch, desc=f"train {self.state.arch} ({self.state.phase})", unit="img", dynamic_ncols=True)
+        bar = tqdm(total=(stop - self.state.step) * batch, desc=f"train {self.state.arch} ({self.state.phase})", unit="img", dynamic_ncols=True, disable=not self.ranks.main)
         saved_step = -1
         try:
-            with interrupt_requested() as interrupt:
+            # under torchrun a Ctrl-C reaches every rank twice (from the terminal and from the agent): all stop after the same step
+            with interrupt_requested(repeat_interrupts=not self.ranks.distributed) as interrupt:
                 for items in loader:
                     terms = self._step(items)
                     bar.update(batch)
                     bar.set_postfix(loss=f"{terms['total']:.4f}")
                     saved_step = self._after_step(terms, saved_step)
-                    if interrupt.is_set():
+                    if any_rank(interrupt.is_set(), self.ranks):
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             bar.close()
@@ -516,6 +528,13 @@ class _Loop:
         return saved_step
 
     def _log_row(self) -> None:
+        """Add a row of the means since the last row (over all ranks) to ``log.csv`` (rank 0 writes)."""
+        self.sums = mean_over_ranks(self.sums, self.ranks)
+        if self.ranks.main:
+            self._write_log_row()
+        self.sums, self.window_images, self.window_start = {}, 0, time.perf_counter()
+
+    def _write_log_row(self) -> None:
         path = self.run_folder / "log.csv"
         steps = self.window_images / self.config.batch_size
         seconds = time.perf_counter() - self.window_start
@@ -532,26 +551,30 @@ class _Loop:
             if new:
                 writer.writeheader()
             writer.writerow(row)
-        self.sums, self.window_images, self.window_start = {}, 0, time.perf_counter()
 
     @torch.no_grad()
     def _write_samples(self) -> None:
+        self.sampled_step = self.state.step
+        if not self.ranks.main:
+            return
         count = min(self.config.sample_count, len(self.pairs))
         items = [self.pairs[(0, index)] for index in range(count)]
         image = torch.stack([item["image"] for item in items]).to(self.device)
         valid_mask = torch.stack([item["valid_mask"] for item in items]).to(self.device)
-        self.model.eval()
+        self.network.eval()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-            output = self.model(image * valid_mask, valid_mask).float().clamp(0, 1)
-        self.model.train()
+            output = self.network(image * valid_mask, valid_mask).float().clamp(0, 1)
+        self.network.train()
         shown_input = image * valid_mask + (1 - valid_mask)
         comp = image * valid_mask + output * (1 - valid_mask)
         rows = [torch.cat(list(row), dim=2) for row in (shown_input, output, comp, image)]
         grid = torch.cat(rows, dim=1).permute(1, 2, 0).cpu().numpy().astype(np.float32)
         write_image(self.run_folder / "samples" / f"step-{self.state.step:08d}.png", grid)
-        self.sampled_step = self.state.step
 
     def _save(self) -> Path:
+        """Write the checkpoint of this step (rank 0) and drop old ones; its path."""
+        if not self.ranks.main:
+            return self._path()
         state = self.state
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
@@ -562,7 +585,7 @@ class _Loop:
             "phase": state.phase,
             "phase_start": state.phase_start,
             "step": state.step,
-            "model": self.model.state_dict(),
+            "model": self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
         }
         path = self._path()

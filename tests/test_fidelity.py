@@ -189,3 +189,26 @@ def test_shape_stats_report_band_cut():
     hole = np.zeros((512, 512), bool)
     hole[50:300, 50:300] = True
     assert shape_stats(hole, margin=50).band_cut and not shape_stats(hole, margin=40).band_cut
+
+
+def test_inspect_band_cut_shares_equal_the_definition(tmp_path):
+    # P = 2 masks per bin: in every ratio bin k, N masks 2k·2 and 2k·2+1; cut k of them by the band
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    expected = {}
+    for k, side in enumerate((100, 150, 200, 250, 300, 330)):
+        cut = np.zeros((512, 512), bool)
+        cut[50 : 50 + side, 50 : 50 + side] = True  # starts on the 50 px lines: band-cut
+        inside = np.zeros((512, 512), bool)
+        inside[60 : 60 + side, 60 : 60 + side] = True
+        border = np.zeros((512, 512), bool)
+        border[0:side, 0:side] = True  # a B mask crossing row 50 with a long run
+        for position, hole in enumerate((cut, inside)):
+            write_mask(masks / f"{4 * k + position:05d}.png", hole)
+        for position in range(2):
+            write_mask(masks / f"{4 * k + 2 + position:05d}.png", border)
+        expected[(BIN_LABELS[k], "N")] = np.mean([is_band_cut(cut, margin=50), is_band_cut(inside, margin=50)])
+        expected[(BIN_LABELS[k], "B")] = float(is_band_cut(border, margin=50))
+    table = inspect_path(masks, workers=1, out=tmp_path / "out").table.set_index(["bin", "class"])
+    assert {key: table.at[key, "band_cut"] for key in expected} == pytest.approx(expected)
+    assert all(expected[(label, "N")] == 0.5 for label in BIN_LABELS)

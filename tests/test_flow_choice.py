@@ -58,7 +58,12 @@ def dis_store(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     ("method", "device", "expected"),
-    [("auto", "cpu", "dis-ultrafast"), ("auto", "cuda", "tvl1"), ("farneback", "cuda", "farneback"), ("tvl1", "cpu", "tvl1")],
+    [
+        ("auto", "cpu", "dis-ultrafast"),
+        ("auto", "cuda", "tvl1"),
+        ("farneback", "cuda", "farneback"),
+        ("tvl1", "cpu", "tvl1"),
+    ],
 )
 def test_auto_resolves_per_device(method: str, device: str, expected: str) -> None:
     resolved = resolve_flow_method(method, cpu_method="dis-ultrafast", device=torch.device(device))

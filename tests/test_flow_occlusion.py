@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import flow
-from flow.occlusions import _occlusion, motion_boundary
+from flow.occlusions import _occlusion, binary_median, motion_boundary
 from flow.warp import splat_weights
 
 HEIGHT, WIDTH = 24, 32
@@ -190,3 +190,10 @@ def test_pair_by_pair_cpu_batches_equal_one_pass() -> None:
         one_pass = _occlusion(forward, backward, method, flow.occlusions.DEFAULT_RANGE_THRESHOLD)
         assert torch.equal(flow.occlusion_batch(forward, backward, method=method), one_pass), method
         assert one_pass.any() and (method == "fb+motion" or not one_pass.all()), method  # random flows: not trivial
+
+
+def test_binary_median_is_a_majority_of_nine() -> None:
+    mask = torch.from_numpy(np.random.default_rng(2).random((2, 9, 13)) < 0.5)
+    padded = torch.nn.functional.pad(mask.float().unsqueeze(1), (1, 1, 1, 1), mode="replicate")[:, 0]
+    counts = padded.unfold(1, 3, 1).unfold(2, 3, 1).sum(dim=(-1, -2))
+    assert torch.equal(binary_median(mask), counts >= 5)

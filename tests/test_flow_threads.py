@@ -13,8 +13,12 @@ import flow.threads
 from flow.threads import busy_cores, cpu_threads, free_cores, usable_cores
 
 
-@pytest.mark.parametrize(("cores", "busy", "expected"), [(2, 0.0, 2), (2, 1.0, 1), (2, 0.6, 1), (8, 2.4, 6), (2, 5.0, 1)])
-def test_free_cores_leaves_the_busy_ones(monkeypatch: pytest.MonkeyPatch, cores: int, busy: float, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("cores", "busy", "expected"), [(2, 0.0, 2), (2, 1.0, 1), (2, 0.6, 1), (8, 2.4, 6), (2, 5.0, 1)]
+)
+def test_free_cores_leaves_the_busy_ones(
+    monkeypatch: pytest.MonkeyPatch, cores: int, busy: float, expected: int
+) -> None:
     monkeypatch.setattr(flow.threads, "usable_cores", lambda: cores)
     assert free_cores(busy=busy) == expected
 

@@ -16,6 +16,7 @@ from maskbench.cli.common import (
     workers_option,
 )
 from maskbench.config import load_config
+from maskbench.distributed import quiet_rank
 from maskbench.extract import ExtractConfig, extract_videos, merge_stores
 from maskbench.flow_choice import AUTO_METHOD
 from maskbench.parallel import parse_shard
@@ -74,7 +75,7 @@ from maskbench.parallel import parse_shard
     "--shard",
     default="1/1",
     show_default=True,
-    help="Process only part K (from 1) of N of the videos, e.g. in a job array.",
+    help="Process only part K (from 1) of N of the videos; auto: this task's place in a SLURM job array.",
 )
 @overwrite_option
 @config_option
@@ -126,8 +127,9 @@ def extract_command(
         overwrite=overwrite,
         allow_mixed_methods=allow_mixed_methods,
     )
-    click.echo(summary.to_text())
-    click.echo(f"masks written to {store}")
+    if not quiet_rank():  # under torchrun, rank 0 reports for all
+        click.echo(summary.to_text())
+        click.echo(f"masks written to {store}")
 
 
 @click.command("merge-stores")

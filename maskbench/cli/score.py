@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
+from maskbench.distributed import quiet_rank
 from maskbench.report import write_report
 from maskbench.score import score
 
@@ -26,7 +27,7 @@ from maskbench.score import score
 @click.option("--limit-per-bin", type=click.IntRange(min=0), default=None, help="Score only the first N masks of each bin and class (0 = all). [config]")
 @click.option("--reuse-images", is_flag=True, flag_value=True, default=None, help="Allow fewer images than masks (images are drawn again).")
 @click.option("--save-images", is_flag=True, flag_value=True, default=None, help="Write images/gt, images/input and images/MODEL PNGs of every pair.")
-@click.option("--shard", default=None, metavar="K/N", help="Score only shard K of N (1 <= K <= N) of the pairs; merge shards with 'maskbench report'.")
+@click.option("--shard", default=None, metavar="K/N|auto", help="Score only shard K of N (1 <= K <= N) of the pairs; auto: this task's place in a SLURM job array. Merge shards with 'maskbench report'.")
 @click.option("--no-inception", "no_inception", is_flag=True, default=False, help="Skip the Inception Score and FID (no torch-fidelity weights needed).")
 @overwrite_option
 @config_option
@@ -72,6 +73,8 @@ def score_command(
         save_images=save_images, inception=False if no_inception else None, size=size,
         upscale_small_images=upscale_small_images,
     )  # fmt: skip
+    if quiet_rank():  # under torchrun, rank 0 reports for all
+        return
     if run.unreadable:
         click.echo(f"skipped {len(run.unreadable)} unreadable image(s), e.g. {run.unreadable[0]} (listed in meta.json)", err=True)
     click.echo((run.out_dir / "table1.md").read_text("utf-8"))
