@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from maskbench.config import load_config  # noqa: E402
+from maskbench.errors import InsufficientMasksError  # noqa: E402
 from maskbench.extract import ExtractConfig, MaskFilter, raw_masks  # noqa: E402
 from maskbench.fidelity import bins_within, compare_with_reference, fidelity_markdown  # noqa: E402
 from maskbench.files import read_mask  # noqa: E402
@@ -185,7 +186,12 @@ def main() -> None:
         kept, skipped = _store(raw_cache[key], config, work / f"{name}.store")
         (work / f"{name}.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in testset_overrides.items()))
         split = work / f"{name}.split"
-        summary = build_testset(work / f"{name}.store", split, per_bin=args.per_bin, workers=1, config_file=work / f"{name}.toml")
+        try:
+            summary = build_testset(work / f"{name}.store", split, per_bin=args.per_bin, workers=1, config_file=work / f"{name}.toml")
+        except InsufficientMasksError:
+            lines.append(f"| {name} | {what} | {kept} | – | store too small for {args.per_bin} masks per bin | – | – | – | – |")
+            print(lines[-1], flush=True)
+            continue
         comparison, table = _measure_split(split, args.per_bin, margin=50)
         cut = {(stats.ratio_bin, stats.border): stats.cut_edges / max(stats.filled, 1) for stats in summary.bins}
         low_cut = ", ".join(f"{cut[(k, 'N')]:.0%}" for k in range(5))

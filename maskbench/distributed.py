@@ -1,4 +1,4 @@
-"""One command on several processes: ``torchrun`` ranks and SLURM job arrays.
+"""One command on several cooperating processes: the ranks of a ``torchrun`` job.
 
 Under ``torchrun --nproc-per-node N -m maskbench COMMAND ...`` every process runs the same
 command. :func:`launched_ranks` reads where a process stands from the variables torchrun
@@ -17,20 +17,18 @@ Failure policy
 A rank that raises ends its process; torchrun's agent sees the exit and stops the other
 ranks within a second, so the job ends with that rank's one-line error (exit status 2 for a
 user mistake) instead of hanging in a collective. Errors found by rank 0 alone while it
-prepares the outputs are sent to every rank, which all stop with the same line. Outside
-torchrun (``srun`` starting one process per task, no agent) a dead or stuck peer is caught by
-the collectives' timeout, :data:`TIMEOUT_VARIABLE` seconds (default
-:data:`DEFAULT_TIMEOUT_S`, 30 min, torch's own default for gloo): longer than any wait that
-is part of the work (a round of ``extract`` waits for the slowest video of the round; a
-training step waits while rank 0 writes a checkpoint), short enough to give a cluster
+prepares the outputs are sent to every rank, which all stop with the same line. A rank that
+hangs without exiting (a dead file system, a stuck GPU), or a dead one without torchrun's
+agent (``srun`` starting the ranks itself), is caught by the collectives' timeout,
+:data:`TIMEOUT_VARIABLE` seconds (default :data:`DEFAULT_TIMEOUT_S`, 30 min, torch's own
+default for gloo): longer than the waits that are part of the work (a training step waits
+while rank 0 writes a checkpoint; a round of ``extract`` waits for the slowest video of the
+round — raise it for videos that take longer to extract), short enough to give a cluster
 allocation back the same hour. Reruns resume exactly as one-process runs do, with any
 number of ranks.
 
-SLURM job arrays
-----------------
-``--shard auto`` (:func:`slurm_array_shard`) turns ``SLURM_ARRAY_TASK_ID``,
-``SLURM_ARRAY_TASK_MIN``, ``SLURM_ARRAY_TASK_COUNT`` (and ``SLURM_ARRAY_TASK_STEP``) into
-``K/N``, for independent array tasks that write separate outputs, merged afterwards.
+SLURM job arrays, the other way to use a cluster (independent tasks, separate outputs, merged
+afterwards), need none of this: see :mod:`maskbench.slurm`.
 """
 
 from __future__ import annotations
@@ -314,39 +312,3 @@ class RankSlice(Sampler[ItemT]):
         for position, item in enumerate(self.base):
             if first <= position % self.global_batch < first + self.rank_batch:
                 yield item
-
-
-# -- SLURM job arrays ---------------------------------------------------------------------------
-
-
-def slurm_array_shard(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """``(K, N)`` of this SLURM array task: its place in the array and the array's size.
-
-    ``K = (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1`` and
-    ``N = SLURM_ARRAY_TASK_COUNT``, so ``--array=0-7``, ``1-8`` and ``100-114:2`` all work.
-
-    Raises
-    ------
-    ConfigError
-        Not in a job array, or an array that is not one evenly spaced range (``--array=1,5,6``).
-    """
-    environ = os.environ if environ is None else environ
-    names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT")
-    missing = [name for name in names if name not in environ]
-    if missing:
-        raise ConfigError(
-            f"--shard auto needs {', '.join(missing)} (set in the tasks of 'sbatch --array'); outside a job array give --shard K/N"
-        )
-    try:
-        task, first, count = (int(environ[name]) for name in names)
-        step = int(environ.get("SLURM_ARRAY_TASK_STEP", "1") or "1")
-    except ValueError:
-        raise ConfigError(f"--shard auto: SLURM's variables are not integers ({', '.join(f'{n}={environ[n]!r}' for n in names)})") from None
-    offset, misaligned = divmod(task - first, step) if step > 0 else (-1, 1)
-    last = environ.get("SLURM_ARRAY_TASK_MAX")
-    if misaligned or not 0 <= offset < count or (last is not None and last.isdigit() and int(last) != first + (count - 1) * step):
-        raise ConfigError(
-            f"--shard auto: task {task} of an array {first}..{last} of {count} tasks (step {step}) is not one evenly spaced "
-            "range; give --shard K/N explicitly"
-        )
-    return offset + 1, count

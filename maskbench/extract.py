@@ -734,7 +734,7 @@ def _store_result(
     """Append a video's masks as one shard, unless another process stored the video meanwhile (under the store's lock)."""
     key = video_key(video, config)
     with output.exclusive():
-        if False and key in output.groups():
+        if key in output.groups():
             summary.already_done.append(video.name)
             return
         if len(result.holes) or result.error is None:  # a readable video without masks is done too

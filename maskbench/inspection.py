@@ -36,6 +36,7 @@ from maskbench.bins import (
     BIN_LABELS,
     BORDER_CLASSES,
     N_RATIO_BINS,
+    RATIO_EDGES,
     hole_ratio,
     is_band_cut,
     min_border_distance,
@@ -43,7 +44,7 @@ from maskbench.bins import (
 )
 from maskbench.config import load_config
 from maskbench.errors import ConfigError, InputError
-from maskbench.files import read_mask, refuse_existing, write_image, write_text_atomic
+from maskbench.files import atomic_path, read_mask, refuse_existing, write_image, write_text_atomic
 from maskbench.parallel import map_ordered
 from maskbench.rng import item_rng
 from maskbench.store import MaskStore, is_store
@@ -56,7 +57,7 @@ from maskbench.fidelity import (
     fidelity_markdown,
     source_reuse,
 )
-from maskbench.testset import FOREIGN_THRESHOLD, TestSet, read_manifest, read_testset
+from maskbench.testset import FOREIGN_THRESHOLD, TestSet, load_testset_config, read_manifest, read_testset
 
 InspectKind = Literal["store", "maskbench", "nvidia"]
 #: Columns of the per-bin shape statistics table, in order.
@@ -330,8 +331,6 @@ def inspect_path(
     rng = item_rng(config.seed)
     outside, mismatches = 0, 0
     if is_store(path):
-        from maskbench.testset import load_testset_config
-
         margin = load_testset_config().border_margin if margin is None else margin
         store = MaskStore.open(path)
         groups, ratios = _store_groups(store, margin)
@@ -384,8 +383,6 @@ def _plot_histogram(file: Path, ratios: np.ndarray, *, bins: int, title: str) ->
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from maskbench.bins import RATIO_EDGES
-
     figure, axes = plt.subplots(figsize=(7, 3.5), dpi=110)
     finite = ratios[np.isfinite(ratios)]
     axes.hist(finite, bins=bins, range=(0.0, max(0.7, float(finite.max()) if finite.size else 0.7)), color="#4878a8")
@@ -396,8 +393,6 @@ def _plot_histogram(file: Path, ratios: np.ndarray, *, bins: int, title: str) ->
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 ticks on small histograms
     axes.set_title(title)
     figure.tight_layout()
-    from maskbench.files import atomic_path
-
     with atomic_path(file) as temp:
         figure.savefig(temp)
     plt.close(figure)
@@ -423,8 +418,6 @@ def plot_fidelity(file: Path, comparison: pd.DataFrame, *, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from maskbench.files import atomic_path
 
     labels = [f"{row['bin']} {row['class']}" for row in comparison.to_dict("records")]
     positions = np.arange(len(labels))

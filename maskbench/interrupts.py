@@ -37,13 +37,11 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def interrupt_requested(*, repeat_interrupts: bool = True) -> Iterator[threading.Event]:
+def interrupt_requested() -> Iterator[threading.Event]:
     """Turn the first Ctrl-C into a flag that the caller polls; a second one interrupts at once.
 
-    With ``repeat_interrupts=False`` every Ctrl-C only sets the flag (for the ranks of a
-    torchrun job, which all receive each Ctrl-C twice and must stop after the same step; the
-    launcher kills ranks that do not stop in time). Outside the main thread (where Python
-    cannot install signal handlers) the flag is never set and Ctrl-C behaves as usual.
+    Outside the main thread (where Python cannot install signal handlers) the flag is never set
+    and Ctrl-C behaves as usual.
     """
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -53,8 +51,7 @@ def interrupt_requested(*, repeat_interrupts: bool = True) -> Iterator[threading
 
     def handler(signum: int, frame: Any) -> None:
         requested.set()
-        if repeat_interrupts:
-            signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous)
 
     signal.signal(signal.SIGINT, handler)
     try:

@@ -15,8 +15,8 @@ from typing import TypeVar
 import cv2
 from tqdm.auto import tqdm
 
-from maskbench.distributed import slurm_array_shard
 from maskbench.errors import ConfigError
+from maskbench.slurm import slurm_array_shard
 
 # mallopt parameters of glibc's malloc.h
 _M_TRIM_THRESHOLD = -1
@@ -98,7 +98,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     """``"K/N"`` (1 ≤ K ≤ N) → (K, N), the part of a job array this process does.
 
     ``None`` → (1, 1), all of the work; ``"auto"`` → this task's place in a SLURM job array
-    (:func:`maskbench.distributed.slurm_array_shard`). Raises :class:`ConfigError` for
+    (:func:`maskbench.slurm.slurm_array_shard`). Raises :class:`ConfigError` for
     anything else.
     """
     if text is None:

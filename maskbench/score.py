@@ -414,7 +414,7 @@ def score(
         Device of torch models, metrics and the Inception network; None: CUDA when present.
     shard : str or None
         ``"K/N"``: score only the pairs with position ≡ K − 1 (mod N); merge with :func:`report`.
-        ``"auto"``: K/N of this SLURM array task (:func:`maskbench.distributed.slurm_array_shard`).
+        ``"auto"``: K/N of this SLURM array task (:func:`maskbench.slurm.slurm_array_shard`).
     invert_masks : bool
         The test masks draw valid pixels white (a numbered folder only; see
         :func:`maskbench.testset.read_testset`).

@@ -477,14 +477,13 @@ class _Loop:
         bar = tqdm(total=(stop - self.state.step) * batch, desc=f"train {self.state.arch} ({self.state.phase})", unit="img", dynamic_ncols=True, disable=not self.ranks.main)
         saved_step = -1
         try:
-            # under torchrun a Ctrl-C reaches every rank twice (from the terminal and from the agent): all stop after the same step
-            with interrupt_requested(repeat_interrupts=not self.ranks.distributed) as interrupt:
+            with interrupt_requested() as interrupt:
                 for items in loader:
                     terms = self._step(items)
                     bar.update(batch)
                     bar.set_postfix(loss=f"{terms['total']:.4f}")
                     saved_step = self._after_step(terms, saved_step)
-                    if any_rank(interrupt.is_set(), self.ranks):
+                    if any_rank(interrupt.is_set(), self.ranks):  # torchrun's ranks see a Ctrl-C at different steps: all stop at one
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             bar.close()

@@ -24,13 +24,13 @@ from maskbench.distributed import (
     gather_in_order,
     launched_ranks,
     rank_batch_size,
-    slurm_array_shard,
 )
 from maskbench.errors import ConfigError
 from maskbench.extract import ExtractConfig, extract_videos
 from maskbench.config import load_config
 from maskbench.locking import file_lock
 from maskbench.parallel import parse_shard
+from maskbench.slurm import slurm_array_shard
 from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
 from test_score import make_images, make_nvidia_folder
