@@ -4,4 +4,4 @@ An implementation, as a tool, of the data and evaluation pipeline of Liu et al. 
 "Image Inpainting for Irregular Holes Using Partial Convolutions" (arXiv:1804.07723).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
