@@ -155,7 +155,7 @@ def _extract_into(arguments: tuple[Path, Path, Path]) -> int:
 def test_two_extract_processes_on_one_store_do_not_duplicate(inputs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "shared.store"
     MaskStore.create(store)
-    with multiprocessing.get_context("fork").Pool(2) as pool:  # both start on the same videos at once
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # both start on the same videos at once
         pool.map(_extract_into, [(inputs["videos"], store, inputs["config"])] * 2)
     shared = MaskStore.open(store)
     one = tmp_path / "one.store"
@@ -177,7 +177,7 @@ def _append_many(arguments: tuple[Path, int]) -> None:
 def test_concurrent_appends_never_take_the_same_shard(tmp_path: Path) -> None:
     store = tmp_path / "masks.store"
     MaskStore.create(store)
-    with multiprocessing.get_context("fork").Pool(3) as pool:
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
         pool.map(_append_many, [(store, writer) for writer in range(3)])
     records = MaskStore.open(store).records()
     assert len(records) == 30 and sorted(records.groupby("source").size()) == [10, 10, 10]
@@ -186,7 +186,7 @@ def test_concurrent_appends_never_take_the_same_shard(tmp_path: Path) -> None:
 def test_the_lock_is_reentrant_and_excludes_another_process(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     with file_lock(lock), file_lock(lock):  # re-entrant in one process
-        context = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context("spawn")
         probe = context.Process(target=_try_lock, args=(lock,))
         probe.start()
         probe.join(timeout=60)
