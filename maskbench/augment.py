@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from maskbench.checks import check_hole
 from maskbench.errors import ConfigError
 
 #: Side of the masks of the test split and of training masks, px.
@@ -107,12 +108,6 @@ def load_augment_config(
 # -- deterministic primitives --------------------------------------------------------------
 
 
-def _check_hole(hole: np.ndarray) -> None:
-    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.ndim != 2:
-        kind = getattr(hole, "dtype", type(hole).__name__)
-        raise TypeError(f"expected a 2-D bool hole array, got {kind} with shape {getattr(hole, 'shape', '?')}")
-
-
 def distance_to_hole(hole: np.ndarray) -> np.ndarray:
     """Euclidean distance of every pixel to the nearest hole pixel (0 on holes).
 
@@ -125,7 +120,7 @@ def distance_to_hole(hole: np.ndarray) -> np.ndarray:
     (H, W) float32 ndarray
         Exact Euclidean distances in px; ``inf`` everywhere when there is no hole.
     """
-    _check_hole(hole)
+    check_hole(hole)
     if not hole.any():
         return np.full(hole.shape, np.inf, dtype=np.float32)
     return cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -203,7 +198,7 @@ def rotate(hole: np.ndarray, angle: float) -> np.ndarray:
         The canvas grows to :func:`rotated_shape` so that every pixel of the input lands on
         it; the new corners are valid (False).
     """
-    _check_hole(hole)
+    check_hole(hole)
     height, width = hole.shape
     new_height, new_width = rotated_shape(hole.shape, angle)
     if angle % 360 == 0:
@@ -242,7 +237,7 @@ def rotate_window(hole: np.ndarray, angle: float, top: int, left: int, side: int
     -------
     (side, side) bool ndarray
     """
-    _check_hole(hole)
+    check_hole(hole)
     height, width = hole.shape
     new_height, new_width = rotated_shape(hole.shape, angle)
     if not (1 <= side and 0 <= top <= new_height - side and 0 <= left <= new_width - side):
@@ -266,7 +261,7 @@ def resize(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     (shape[0], shape[1]) bool ndarray
         The input itself (copied) when the size does not change.
     """
-    _check_hole(hole)
+    check_hole(hole)
     if hole.shape == tuple(shape):
         return hole.copy()
     dsize = (int(shape[1]), int(shape[0]))
@@ -293,7 +288,7 @@ def crop_resize(hole: np.ndarray, top: int, left: int, side: int, *, size: int =
     -------
     (size, size) bool ndarray
     """
-    _check_hole(hole)
+    check_hole(hole)
     height, width = hole.shape
     if not (1 <= side and 0 <= top <= height - side and 0 <= left <= width - side):
         raise ValueError(f"window (top={top}, left={left}, side={side}) does not fit a {height}x{width} mask")
@@ -374,7 +369,7 @@ def random_window(
     Parameters and returns as :func:`random_augment` (no ``dilation_radius`` in the
     parameters).
     """
-    _check_hole(hole)
+    check_hole(hole)
     angle = float(rng.uniform(*config.rotation_degrees))
     crop_scale = float(rng.uniform(*config.crop_scale))
     inset = config.frame_inset * min(hole.shape)

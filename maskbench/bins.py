@@ -24,6 +24,8 @@ from typing import Literal
 
 import numpy as np
 
+from maskbench.checks import check_hole
+
 BorderClass = Literal["N", "B"]
 
 #: Ratio bin edges as exact fractions: bin k is the half-open interval (EDGES[k], EDGES[k+1]].
@@ -36,13 +38,6 @@ BIN_LABELS: tuple[str, ...] = tuple(
 )
 #: Border classes in file-numbering order (b = 0 for N, b = 1 for B).
 BORDER_CLASSES: tuple[BorderClass, BorderClass] = ("N", "B")
-
-
-def _check_hole(hole: np.ndarray) -> None:
-    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.ndim != 2:
-        kind = getattr(hole, "dtype", type(hole).__name__)
-        shape = getattr(hole, "shape", "?")
-        raise TypeError(f"expected a 2-D bool hole array, got {kind} with shape {shape}")
 
 
 def hole_ratio(hole: np.ndarray) -> float:
@@ -58,7 +53,7 @@ def hole_ratio(hole: np.ndarray) -> float:
     float
         Hole pixels / (H·W), in [0, 1].
     """
-    _check_hole(hole)
+    check_hole(hole)
     return int(np.count_nonzero(hole)) / hole.size
 
 
@@ -85,7 +80,7 @@ def ratio_bin_of_count(hole_pixels: int, total_pixels: int) -> int | None:
 
 def ratio_bin(hole: np.ndarray) -> int | None:
     """Ratio bin (0 … 5) of a mask, or None when its hole ratio lies in no bin."""
-    _check_hole(hole)
+    check_hole(hole)
     return ratio_bin_of_count(int(np.count_nonzero(hole)), hole.size)
 
 
@@ -114,7 +109,7 @@ def min_border_distance(hole: np.ndarray) -> int:
         touches the edge); for a mask without holes, the largest distance any pixel can
         have, ``(min(H, W) − 1) // 2``.
     """
-    _check_hole(hole)
+    check_hole(hole)
     rows = np.flatnonzero(hole.any(axis=1))
     cols = np.flatnonzero(hole.any(axis=0))
     height, width = hole.shape
@@ -159,7 +154,7 @@ def is_band_cut(hole: np.ndarray, *, margin: int, run: int = BAND_CUT_RUN) -> bo
     -------
     bool
     """
-    _check_hole(hole)
+    check_hole(hole)
     height, width = hole.shape
     lines = (hole[margin], hole[height - 1 - margin], hole[:, margin], hole[:, width - 1 - margin])
     return any(longest_run(line) >= run for line in lines)

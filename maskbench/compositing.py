@@ -1,4 +1,4 @@
-"""The composite ``I_comp`` and the check of an (image, hole) pair: one home for both.
+"""The composite ``I_comp``: the method's fill inside the hole, the input everywhere else.
 
 Every inpainter returns, and every metric scores, the composite: the method's fill inside the
 hole and the input image, bit for bit, everywhere else. Images are float32 RGB in [0, 1],
@@ -8,12 +8,10 @@ with a (B, 1, H, W) bool hole; True = missing pixel.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
-
-from maskbench.errors import InputError
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -35,49 +33,3 @@ def composite(fill: ArrayT, image: ArrayT, hole: ArrayT) -> ArrayT:
     if isinstance(image, torch.Tensor):
         return torch.where(hole, fill, image)
     return np.where(hole[..., None], fill, image).astype(image.dtype, copy=False)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return f"{value.dtype} {tuple(value.shape)}"
-    return type(value).__name__
-
-
-def check_image_and_hole(image: Any, hole: Any) -> None:
-    """Raise :class:`InputError` unless ``image`` and ``hole`` are one valid numpy pair.
-
-    Parameters
-    ----------
-    image : ndarray
-        Expected float32, shape (H, W, 3), non-empty, values in [0, 1] (no NaN).
-    hole : ndarray
-        Expected bool, shape (H, W); True = missing pixel.
-    """
-    if not isinstance(image, np.ndarray) or image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected a float32 RGB image of shape (H, W, 3), got {_describe(image)}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise InputError(f"expected a non-empty image, got shape {image.shape}")
-    if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.shape != image.shape[:2]:
-        raise InputError(f"expected a bool hole of shape {image.shape[:2]} (True = missing), got {_describe(hole)}")
-    low, high = float(np.min(image)), float(np.max(image))
-    if not (0.0 <= low and high <= 1.0):
-        raise InputError(f"expected image values in [0, 1], got values in [{low:g}, {high:g}]")
-
-
-def check_image_and_hole_batch(image: Any, hole: Any) -> None:
-    """Raise :class:`InputError` unless ``image`` and ``hole`` are one valid torch batch.
-
-    Parameters
-    ----------
-    image : torch.Tensor
-        Expected float32, shape (B, 3, H, W).
-    hole : torch.Tensor
-        Expected bool, shape (B, 1, H, W), on the image's device.
-    """
-    if not isinstance(image, torch.Tensor) or image.dtype != torch.float32 or image.ndim != 4 or image.shape[1] != 3:
-        raise InputError(f"expected a float32 image of shape (B, 3, H, W), got {_describe(image)}")
-    expected = (image.shape[0], 1, *image.shape[2:])
-    if not isinstance(hole, torch.Tensor) or hole.dtype != torch.bool or tuple(hole.shape) != expected:
-        raise InputError(f"expected a bool torch hole of shape {expected}, got {_describe(hole)}")
-    if hole.device != image.device:
-        raise InputError(f"image is on {image.device} but hole is on {hole.device}; put both on one device")

@@ -2,10 +2,13 @@
 
 Every command has one TOML file of defaults in the top-level ``configs/`` folder (shipped
 inside the package as ``maskbench.configs``) and one frozen dataclass that names and types
-its keys; the dataclass lives in the module that uses it. :func:`load_config` reads the
-defaults, merges a user's TOML file and command-line overrides on top, and validates the
-result: an unknown key, a wrong type or a missing key raises :class:`ConfigError` naming the
-key, the file and what was expected.
+its keys; the dataclass derives from :class:`Config` and lives in the module that uses it.
+``XConfig.load(file, **overrides)`` reads the defaults, merges a user's TOML file and
+keyword overrides on top, and validates the result: an unknown key, a wrong type or a missing
+key raises :class:`ConfigError` naming the key, the file and what was expected.
+
+Every command of the library has the same shape, ``command(inputs, *, config=XConfig.load())``;
+the command line only builds the config from its options and calls.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import types
 import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from maskbench.errors import ConfigError
 
@@ -177,3 +180,42 @@ def config_as_dict(config: Any) -> dict[str, Any]:
         key: list(value) if isinstance(value, tuple) else value
         for key, value in dataclasses.asdict(config).items()
     }
+
+
+class Config:
+    """Base of every command's frozen configuration dataclass.
+
+    A subclass is a ``@dataclass(frozen=True)`` whose fields are the keys of
+    ``configs/<defaults>.toml``; it may define ``validate()`` to refuse values out of range
+    with a :class:`ConfigError`.
+    """
+
+    #: Name of the shipped defaults file, ``configs/<defaults>.toml``.
+    defaults: ClassVar[str]
+
+    @classmethod
+    def load(cls, file: str | os.PathLike | None = None, **overrides: Any) -> Self:
+        """The shipped defaults, then ``file``'s keys, then ``overrides``; validated.
+
+        Parameters
+        ----------
+        file : path-like, optional
+            A TOML file whose keys replace the defaults (``--config`` on the command line).
+        **overrides
+            Keys and values that replace both; a value of ``None`` means "not given".
+
+        Returns
+        -------
+        Config
+            The validated, frozen configuration (an instance of the subclass).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key, a wrong type, a value out of range or an unreadable file.
+        """
+        return load_config(cls.defaults, cls, user_file=file, overrides=overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (tuples become lists), for JSON."""
+        return config_as_dict(self)

@@ -45,7 +45,7 @@ from maskbench.files import atomic_path, write_image, write_text_atomic
 from maskbench.images import EVALUATION_SIZE, ImageFolder, load_evaluation_image, refuse_small_images, resize_hole, scan_images
 from maskbench.interrupts import Interrupted
 from maskbench.locking import file_lock
-from maskbench.parallel import init_worker, parse_shard
+from maskbench.parallel import Shard, init_worker
 from maskbench.compositing import composite
 from maskbench.inception import InceptionFeatures, InceptionWeights, resolve_inception
 from maskbench.pairing import Pair, make_pairs, pairing_key, sample_pair_ids, select_masks, shard_pairs
@@ -461,7 +461,7 @@ def score(
     if not models:
         raise ConfigError("give at least one --model")
     config = load_score_config(config_file, overrides)
-    shard_index = parse_shard(shard)
+    shard_index = Shard.parse(shard)
     out_dir = Path(out_dir)
     ranks = join_job()
     resolved = rank_device(device, ranks)

@@ -2,7 +2,7 @@
 
 A job array (``sbatch --array=0-15 script.sh``) runs the same script as independent tasks;
 each learns its place from variables that SLURM sets. ``extract`` and ``score`` turn them into
-``--shard K/N`` (:func:`maskbench.parallel.parse_shard`); each task writes its own output and
+``--shard K/N`` (:func:`maskbench.parallel.Shard.parse`); each task writes its own output and
 ``merge-stores`` / ``report`` join them afterwards. (``torchrun`` jobs, whose processes
 cooperate on one output, are :mod:`maskbench.distributed`.)
 """

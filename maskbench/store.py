@@ -51,6 +51,39 @@ _CHUNK_BYTES = 1 << 16
 LOCK_NAME = "store.lock"
 
 
+def pack_hole(hole: np.ndarray) -> np.ndarray:
+    """A hole's pixels bit-packed in row-major order, the store's format (8 pixels a byte).
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        True = missing pixel.
+
+    Returns
+    -------
+    (ceil(H·W / 8),) uint8 ndarray
+    """
+    return np.packbits(hole.ravel())
+
+
+def unpack_hole(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The inverse of :func:`pack_hole`.
+
+    Parameters
+    ----------
+    packed : (ceil(H·W / 8),) uint8 ndarray
+        Bits of :func:`pack_hole`.
+    shape : (int, int)
+        (H, W) of the hole.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+    """
+    height, width = (int(side) for side in shape)
+    return np.unpackbits(packed, count=height * width).reshape(height, width).view(bool)
+
+
 @dataclass(frozen=True)
 class MaskRecord:
     """Provenance of one stored mask.
@@ -222,9 +255,7 @@ class MaskStore:
         shard, local = self._locate(int(index))
         begin, end = shard.offsets[local], shard.offsets[local + 1]
         packed = self._handle(shard)["bits"][begin:end]
-        height, width = (int(v) for v in shard.shapes[local])
-        bits = np.unpackbits(packed, count=height * width)
-        return bits.reshape(height, width).astype(bool)
+        return unpack_hole(packed, shard.shapes[local])
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for index in range(len(self)):
@@ -358,7 +389,7 @@ class MaskStore:
                 raise InputError(f"a stored mask must be a 2-D bool array, got {getattr(hole, 'dtype', type(hole))}")
         if count == 0 and not group:
             return range(len(self), len(self))
-        packed = [np.packbits(hole.ravel()) for hole in holes]
+        packed = [pack_hole(hole) for hole in holes]
         offsets = np.concatenate([[0], np.cumsum([p.size for p in packed])]).astype(np.int64)
         with self.exclusive():  # the next shard number, and the indices, are this writer's alone
             start = len(self)

@@ -29,7 +29,7 @@ from maskbench.errors import ConfigError
 from maskbench.extract import ExtractConfig, extract_videos
 from maskbench.config import load_config
 from maskbench.locking import file_lock
-from maskbench.parallel import parse_shard
+from maskbench.parallel import Shard
 from maskbench.slurm import slurm_array_shard
 from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
@@ -95,7 +95,7 @@ def test_shard_auto_reads_the_array_task(variables: dict[str, str], expected: tu
     assert slurm_array_shard(variables) == expected
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert parse_shard("auto") == expected
+    assert Shard.parse("auto") == expected
 
 
 def test_shard_auto_outside_an_array_or_in_an_irregular_one_is_refused() -> None:

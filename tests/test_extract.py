@@ -25,7 +25,7 @@ from maskbench.extract import (
     merge_stores,
     select_shard,
 )
-from maskbench.parallel import parse_shard
+from maskbench.parallel import Shard
 from maskbench.store import MaskStore
 from maskbench.synthetic import (
     render_demo_clip,
@@ -175,10 +175,10 @@ def test_shards_partition_the_collection_evenly() -> None:
     assert sorted(names) == sorted(video.name for video in videos) and len(set(names)) == 11
     assert [len(part) for part in parts] == [4, 4, 3]
     assert parts[0][:2] == [videos[0], videos[3]]  # by sorted position, whatever the input order
-    assert parse_shard("2/8") == (2, 8)
+    assert Shard.parse("2/8") == (2, 8)
     for bad in ("0/4", "5/4", "2", "a/b"):
         with pytest.raises(ConfigError, match="--shard"):
-            parse_shard(bad)
+            Shard.parse(bad)
 
 
 # -- extraction --------------------------------------------------------------------------

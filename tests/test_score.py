@@ -23,7 +23,7 @@ from maskbench.files import write_image, write_mask
 from maskbench.images import scan_images
 from maskbench.inception import INCEPTION_WEIGHTS, InceptionWeights
 from maskbench.report import write_report
-from maskbench.parallel import parse_shard
+from maskbench.parallel import Shard
 from maskbench.pairing import make_pairs, select_masks, shard_pairs
 from maskbench.score import bin_means, score
 from maskbench.testset import read_testset
@@ -123,9 +123,9 @@ def test_shards_partition_the_pairs_and_take_every_bin(inputs: tuple[Path, Path]
     shards = [shard_pairs(pairs, (k, 3)) for k in (1, 2, 3)]
     assert sorted(p.pair_id for shard in shards for p in shard) == [p.pair_id for p in pairs]
     assert all(len(shard) == 4 for shard in shards)
-    assert parse_shard("2/3") == (2, 3)
+    assert Shard.parse("2/3") == (2, 3)
     with pytest.raises(ConfigError, match="1 <= K <= N"):
-        parse_shard("0/3")
+        Shard.parse("0/3")
 
 
 def test_per_bin_means_are_sums_over_hand_built_pairs() -> None:

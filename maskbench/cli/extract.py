@@ -19,7 +19,7 @@ from maskbench.config import load_config
 from maskbench.distributed import quiet_rank
 from maskbench.extract import ExtractConfig, extract_videos, merge_stores
 from maskbench.flow_choice import AUTO_METHOD
-from maskbench.parallel import parse_shard
+from maskbench.parallel import Shard
 
 
 @click.command("extract")
@@ -123,7 +123,7 @@ def extract_command(
         store,
         config=config,
         device=device,
-        shard=parse_shard(shard),
+        shard=Shard.parse(shard),
         overwrite=overwrite,
         allow_mixed_methods=allow_mixed_methods,
     )

@@ -21,7 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from maskbench.compositing import check_image_and_hole, composite
+from maskbench.checks import check_image_and_hole
+from maskbench.compositing import composite
 from maskbench.errors import InputError
 
 __all__ = ["inpaint_ns", "inpaint_telea"]

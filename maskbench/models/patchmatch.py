@@ -56,7 +56,8 @@ import numpy as np
 from numba import njit
 
 from maskbench.errors import InputError
-from maskbench.compositing import check_image_and_hole, composite
+from maskbench.checks import check_image_and_hole
+from maskbench.compositing import composite
 from maskbench.models.classical import inpaint_telea
 
 __all__ = ["inpaint_patchmatch"]

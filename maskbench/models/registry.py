@@ -45,7 +45,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from maskbench.compositing import check_image_and_hole, check_image_and_hole_batch, composite
+from maskbench.checks import check_image_and_hole, check_image_and_hole_batch
+from maskbench.compositing import composite
 from maskbench.errors import ConfigError, InputError
 
 Kind = Literal["torch", "cpu"]
