@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 
-from maskbench.augment import load_augment_config, random_augment
+from maskbench.augment import AugmentConfig, random_augment
 from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS, border_class, ratio_bin
 from maskbench.parallel import map_ordered
 from maskbench.procedural import generate_masks
@@ -45,7 +45,7 @@ def _rejection_slot(store_path: str, cap: int, seed: int, slot: tuple[int, int, 
     if store_path not in _STORE:
         _STORE[store_path] = MaskStore.open(store_path)
     store = _STORE[store_path]
-    augment, margin = load_augment_config(), load_testset_config().border_margin
+    augment, margin = AugmentConfig.load(), load_testset_config().border_margin
     k, b, j = slot
     for attempt in range(cap):
         rng = item_rng(seed, k, b, j, attempt)

@@ -24,12 +24,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
 from maskbench.checks import check_hole
+from maskbench.config import Config
 from maskbench.errors import ConfigError
 
 #: Side of the masks of the test split and of training masks, px.
@@ -37,8 +38,11 @@ MASK_SIZE: int = 512
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Config):
     """Ranges of the random augmentation; defaults in ``configs/testset.toml``.
+
+    ``AugmentConfig.load(file, **overrides)`` reads only these keys of that file (and of a
+    user's file, whose other ``build-testset`` keys are accepted and left out).
 
     Attributes
     ----------
@@ -65,6 +69,9 @@ class AugmentConfig:
     flip_horizontal: float
     flip_vertical: float
 
+    defaults: ClassVar[str] = "testset"
+    part_of_file: ClassVar[bool] = True
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` when a range is empty or out of bounds."""
         low, high = self.dilation_radius
@@ -86,23 +93,6 @@ class AugmentConfig:
     def from_config(cls, config: Any) -> AugmentConfig:
         """The augmentation part of a larger configuration that has the same fields."""
         return cls(**{field.name: getattr(config, field.name) for field in fields(cls)})
-
-
-def load_augment_config(
-    user_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
-) -> AugmentConfig:
-    """Augmentation ranges from ``configs/testset.toml``, a user's file and overrides.
-
-    Parameters
-    ----------
-    user_file : path-like, optional
-        A TOML file with keys of ``configs/testset.toml`` to replace.
-    overrides : dict, optional
-        Key → value; ``None`` values are ignored.
-    """
-    from maskbench.testset import load_testset_config  # testset.toml holds both key sets
-
-    return AugmentConfig.from_config(load_testset_config(user_file, overrides))
 
 
 # -- deterministic primitives --------------------------------------------------------------

@@ -19,6 +19,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
@@ -121,11 +122,28 @@ def build_dataclass(schema: type[ConfigT], values: dict[str, Any], *, origin: st
     return config
 
 
-def check_known_keys(schema: type, values: dict[str, Any], *, origin: str) -> None:
-    """Raise :class:`ConfigError` for the first key that ``schema`` does not have."""
+def check_known_keys(schema: type, values: dict[str, Any], *, origin: str, also: Collection[str] = ()) -> None:
+    """Raise :class:`ConfigError` for the first key that neither ``schema`` nor ``also`` has.
+
+    Parameters
+    ----------
+    schema : dataclass type
+        Its fields are the known keys.
+    values : dict
+        Key → value, e.g. from a user's TOML file.
+    origin : str
+        Where the values came from, for the message.
+    also : collection of str
+        More keys to accept (and ignore), e.g. the other keys of a shared defaults file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the file, and the closest known key.
+    """
     names = [field.name for field in dataclasses.fields(schema)]
     for key in values:
-        if key not in names:
+        if key not in names and key not in also:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(names)}"
             raise ConfigError(f"unknown key {key!r} in {origin}{hint}")
@@ -143,6 +161,7 @@ def load_config(
     *,
     user_file: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
+    part: bool = False,
 ) -> ConfigT:
     """Load ``configs/NAME.toml``, then a user's file, then overrides; validate.
 
@@ -157,20 +176,35 @@ def load_config(
         A TOML file whose keys replace the defaults (``--config`` on the command line).
     overrides : dict, optional
         Values from command-line options; ``None`` values are ignored (option not given).
+    part : bool
+        ``schema`` holds only some keys of the file (the augmentation ranges of
+        ``testset.toml``): the file's other keys are accepted and left out.
 
     Returns
     -------
     schema
         The validated, frozen configuration.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key, a wrong type, a missing key, a value out of range or a missing or
+        malformed file.
     """
     values = default_config_values(name)
+    others = set(values) if part else set()
     origin = f"configs/{name}.toml"
     if user_file is not None:
         user_values = read_toml(user_file)
-        check_known_keys(schema, user_values, origin=str(user_file))
+        check_known_keys(schema, user_values, origin=str(user_file), also=others)
         values.update(user_values)
         origin = f"{user_file} (over {origin})"
-    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    check_known_keys(schema, given, origin="the overrides", also=others)
+    values.update(given)
+    if part:
+        names = {field.name for field in dataclasses.fields(schema)}
+        values = {key: value for key, value in values.items() if key in names}
     return build_dataclass(schema, values, origin=origin)
 
 
@@ -192,6 +226,8 @@ class Config:
 
     #: Name of the shipped defaults file, ``configs/<defaults>.toml``.
     defaults: ClassVar[str]
+    #: True when the dataclass holds only some keys of that file (see :func:`load_config`).
+    part_of_file: ClassVar[bool] = False
 
     @classmethod
     def load(cls, file: str | os.PathLike | None = None, **overrides: Any) -> Self:
@@ -214,7 +250,7 @@ class Config:
         ConfigError
             For an unknown key, a wrong type, a value out of range or an unreadable file.
         """
-        return load_config(cls.defaults, cls, user_file=file, overrides=overrides)
+        return load_config(cls.defaults, cls, user_file=file, overrides=overrides, part=cls.part_of_file)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (tuples become lists), for JSON."""

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from maskbench.augment import AugmentConfig, load_augment_config, random_augment
+from maskbench.augment import AugmentConfig, random_augment
 from maskbench.errors import InputError
 from maskbench.files import list_images, read_image
 from maskbench.images import refuse_small_images
@@ -56,7 +56,7 @@ class TrainingMasks(Dataset):
         Global seed.
     augment : AugmentConfig, optional
         Ranges of the random rotation, crop, flips and dilation; None: the shipped ranges
-        (:func:`maskbench.augment.load_augment_config`, ``configs/testset.toml``).
+        (:meth:`AugmentConfig.load() <maskbench.augment.AugmentConfig>`, ``configs/testset.toml``).
 
     Notes
     -----
@@ -92,7 +92,7 @@ class TrainingMasks(Dataset):
         self.store = store if isinstance(store, MaskStore) else MaskStore.open(store)
         if len(self.store) == 0:
             raise InputError(f"mask store {self.store.path} is empty; add masks with 'maskbench extract' or 'maskbench generate'")
-        self.augment = augment if augment is not None else load_augment_config()
+        self.augment = augment if augment is not None else AugmentConfig.load()
         self.seed = seed
         self.size = size
         self.epoch = 0

@@ -47,7 +47,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import cv2
 import numpy as np
@@ -140,6 +140,7 @@ class TestsetConfig(AugmentConfig):
     max_failed_slots: int
     preview_columns: int
 
+    part_of_file: ClassVar[bool] = False
     __test__ = False  # not a pytest test class
 
     def validate(self) -> None:

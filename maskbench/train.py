@@ -256,7 +256,7 @@ def train(
     device : str or torch.device, optional
         ``None``/"auto": CUDA when present, else the CPU.
     augment : AugmentConfig, optional
-        Mask augmentation ranges; default :func:`maskbench.augment.load_augment_config`.
+        Mask augmentation ranges; default ``AugmentConfig.load()``.
     feature_extractor : nn.Module, optional
         For the perceptual and style losses; default the ImageNet VGG-16
         (:class:`maskbench.losses.VGG16Features`, from ``config.vgg16_weights``).

@@ -16,7 +16,6 @@ from maskbench.augment import (
     dilate,
     erode,
     largest_inside_side,
-    load_augment_config,
     random_augment,
     random_window,
     rotate,
@@ -104,7 +103,7 @@ def test_erosion_and_signed_distance_agree_with_dilation(photo_hole):
 
 
 def test_random_augment_is_seeded_and_within_the_ranges(photo_hole):
-    config = load_augment_config()
+    config = AugmentConfig.load()
     first, params = random_augment(photo_hole[:400, :], item_rng(3, 7), config, size=256)
     again, params_again = random_augment(photo_hole[:400, :], item_rng(3, 7), config, size=256)
     other, _ = random_augment(photo_hole[:400, :], item_rng(3, 8), config, size=256)
@@ -123,7 +122,7 @@ def test_windows_never_show_the_source_frame():
     # straight edges: no window may contain any of the band or reach past the frame
     band = np.zeros((300, 420), bool)
     band[:10], band[-10:], band[:, :10], band[:, -10:] = True, True, True, True
-    config = load_augment_config()
+    config = AugmentConfig.load()
     for seed in range(60):
         window, params = random_window(band, item_rng(11, seed), config, size=128)
         assert not window.any(), params
@@ -146,6 +145,6 @@ def test_augment_config_errors_name_the_key(tmp_path):
     user = tmp_path / "bad.toml"
     user.write_text("dilation_radus = [0, 3]\n")
     with pytest.raises(ConfigError, match="unknown key 'dilation_radus'.*did you mean 'dilation_radius'"):
-        load_augment_config(user)
+        AugmentConfig.load(user)
     with pytest.raises(ConfigError, match="crop_scale must be"):
-        load_augment_config(overrides={"crop_scale": (0.5, 1.5)})
+        AugmentConfig.load(crop_scale=(0.5, 1.5))
