@@ -42,11 +42,12 @@ import torch  # noqa: E402
 from skimage import data  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
+from maskbench.compositing import composite  # noqa: E402
 from maskbench.images import center_crop, load_evaluation_image, quantize_8bit, resize_shorter_side  # noqa: E402
-from maskbench.models.classical import composite, inpaint_ns, inpaint_telea  # noqa: E402
+from maskbench.models.classical import inpaint_ns, inpaint_telea  # noqa: E402
 from maskbench.models.patchmatch import inpaint_patchmatch  # noqa: E402
 from maskbench.models.unet import ConvUNet, PConvUNet, he_initialize  # noqa: E402
-from maskbench.procedural import generate_mask, load_generate_config  # noqa: E402
+from maskbench.procedural import GenerateConfig, generate_mask  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # bundled; others need a download
@@ -70,7 +71,7 @@ def photographs(count: int) -> list[tuple[str, np.ndarray]]:
 
 def mask_near(target: float, start: int) -> np.ndarray:
     """Procedural masks from index ``start`` on, united while the ratio stays below target + tolerance."""
-    config = load_generate_config(overrides={"size": [SIZE, SIZE], "seed": 0})
+    config = GenerateConfig.load(size=[SIZE, SIZE], seed=0)
     hole = np.zeros((SIZE, SIZE), dtype=bool)
     index = start
     while hole.mean() < target - RATIO_TOLERANCE:

@@ -44,8 +44,9 @@ import cv2  # noqa: E402
 import torch  # noqa: E402
 
 from flow.opencv import grey_flow, grey_uint8  # noqa: E402
-from maskbench.config import load_config  # noqa: E402
-from maskbench.extract import ExtractConfig, ExtractSummary, extract_videos  # noqa: E402
+from maskbench.extract import extract_videos  # noqa: E402
+from maskbench.extract_config import ExtractConfig  # noqa: E402
+from maskbench.extract_summary import ExtractSummary  # noqa: E402
 from maskbench.files import to_uint8  # noqa: E402
 from maskbench.synthetic import write_demo_video, write_frames_folder  # noqa: E402
 from maskbench.video import VideoSource, read_frames  # noqa: E402
@@ -96,8 +97,8 @@ def _short_side(video: Path) -> int:
 
 
 def _run(videos_dir: Path, store: Path, *, method: str, device: str, workers: int) -> ExtractSummary:
-    config = load_config("extract", ExtractConfig, overrides={"method": method, "workers": workers})
-    return extract_videos(videos_dir, store, config=config, device=device, overwrite=True, show_progress=False)
+    config = ExtractConfig.load(method=method, workers=workers, device=device)
+    return extract_videos(videos_dir, store, config=config, overwrite=True, show_progress=False)
 
 
 @dataclass
@@ -119,9 +120,9 @@ class DefaultRow:
 
 def _default_in_child(videos_dir: Path, store: Path, queue: multiprocessing.Queue) -> None:
     """Child process: the shipped defaults on the CPU; puts (flow, frames, seconds, peak MiB)."""
-    config = load_config("extract", ExtractConfig)
+    config = ExtractConfig.load(device="cpu")
     started = time.perf_counter()
-    summary = extract_videos(videos_dir, store, config=config, device="cpu", overwrite=True, show_progress=False)
+    summary = extract_videos(videos_dir, store, config=config, overwrite=True, show_progress=False)
     seconds = time.perf_counter() - started
     queue.put((summary.flow, summary.frames, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
@@ -139,7 +140,7 @@ def _dis_alone(video: VideoSource, working_size: int) -> float:
 
 def cpu_default(inputs: list[Path], temp: Path) -> list[DefaultRow]:
     """The CPU default end to end (a fresh process per input) and DIS alone, per input."""
-    working_size = load_config("extract", ExtractConfig).working_size
+    working_size = ExtractConfig.load().working_size
     context = multiprocessing.get_context("spawn")
     rows = []
     for path in inputs:

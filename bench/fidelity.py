@@ -39,20 +39,23 @@ from pathlib import Path
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from maskbench.config import load_config  # noqa: E402
+from maskbench.cleanup import MaskFilter  # noqa: E402
 from maskbench.errors import InsufficientMasksError  # noqa: E402
-from maskbench.extract import ExtractConfig, MaskFilter, raw_masks  # noqa: E402
+from maskbench.extract_config import ExtractConfig  # noqa: E402
 from maskbench.fidelity import bins_within, compare_with_reference, fidelity_markdown  # noqa: E402
+from maskbench.figures import fidelity_figure, save_figure  # noqa: E402
 from maskbench.files import read_mask  # noqa: E402
-from maskbench.inspection import plot_fidelity, shape_stats, summarize_shapes  # noqa: E402
 from maskbench.junk import pair_skip_reason  # noqa: E402
-from maskbench.store import MaskStore  # noqa: E402
+from maskbench.manifest import read_manifest  # noqa: E402
+from maskbench.shapes import shape_stats, summarize_shapes  # noqa: E402
+from maskbench.store import MaskStore, pack_hole, unpack_hole  # noqa: E402
 from maskbench.synthetic import write_demo_video  # noqa: E402
-from maskbench.testset import build_testset, read_manifest  # noqa: E402
+from maskbench.testset import build_testset  # noqa: E402
+from maskbench.testset_config import TestsetConfig  # noqa: E402
 from maskbench.video import PairReader, find_videos  # noqa: E402
+from maskbench.video_masks import raw_masks  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 _PREVIOUS_TESTSET = {"combine_sources": [2, 8], "combine_fill": [0.5, 0.9], "natural_sources": [2, 8], "natural_fill": [0.5, 0.9], "frame_inset": 0.0}  # fmt: skip
@@ -89,7 +92,7 @@ def _raw_batch(batch: list, method: str, occlusion: str, config: ExtractConfig) 
     items = []
     for pair, occlusion_mask, disocclusion_mask in zip(batch, occluded, disoccluded):
         reason = pair_skip_reason(pair.first, pair.second, occlusion_mask, disocclusion_mask, config.pair_check)
-        items.append((pair.index, reason, np.packbits(occlusion_mask), np.packbits(disocclusion_mask), occlusion_mask.shape))
+        items.append((pair.index, reason, pack_hole(occlusion_mask), pack_hole(disocclusion_mask), occlusion_mask.shape))
     return items
 
 
@@ -125,7 +128,7 @@ def _store(raw: dict[str, list], config: ExtractConfig, path: Path) -> tuple[int
                 skipped[reason] += 1
                 continue
             for kind, bits, frame in (("occlusion", occlusion_bits, index), ("disocclusion", disocclusion_bits, index + 1)):
-                raw_hole = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+                raw_hole = unpack_hole(bits, shape)
                 hole = config.clean(raw_hole)
                 if keep.drop_reason(hole, kind=kind) is None:
                     holes.append(hole)
@@ -138,8 +141,8 @@ def _store(raw: dict[str, list], config: ExtractConfig, path: Path) -> tuple[int
 def _measure_split(split: Path, per_bin: int, margin: int):
     groups: dict = {}
     for row in read_manifest(split):
-        key = (int(row["ratio_bin"]), row["border"])
-        groups.setdefault(key, []).append(shape_stats(read_mask(split / row["file"]), margin=margin))
+        key = (row.ratio_bin, row.border)
+        groups.setdefault(key, []).append(shape_stats(read_mask(split / row.file), margin=margin))
     table = summarize_shapes(groups, {key: len(items) for key, items in groups.items()}, margin=margin)
     return compare_with_reference(table), table
 
@@ -162,7 +165,7 @@ def main() -> None:
     _generated_scenes(scenes)
     folders = [args.videos, *args.extra, scenes]
     names = [name for folder in folders for name in (video.name for video in find_videos(folder))]
-    shipped = load_config("extract", ExtractConfig, overrides={"method": "dis"})
+    shipped = ExtractConfig.load(method="dis")
     lines = [
         f"# Fidelity of splits built from real videos ({datetime.now(timezone.utc):%Y-%m-%d})",
         "",
@@ -178,7 +181,7 @@ def main() -> None:
     for name in args.variants.split(","):
         method, occlusion, extract_overrides, testset_overrides, what = VARIANTS[name]
         started = time.perf_counter()
-        config = load_config("extract", ExtractConfig, overrides={"method": method, "occlusion": occlusion, **extract_overrides})
+        config = ExtractConfig.load(method=method, occlusion=occlusion, **extract_overrides)
         pairs = args.tvl1_pairs if method == "tvl1" else args.pairs
         key = (method, config.occlusion_method, pairs)
         if key not in raw_cache:
@@ -187,7 +190,7 @@ def main() -> None:
         (work / f"{name}.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in testset_overrides.items()))
         split = work / f"{name}.split"
         try:
-            summary = build_testset(work / f"{name}.store", split, per_bin=args.per_bin, workers=1, config_file=work / f"{name}.toml")
+            summary = build_testset(work / f"{name}.store", split, config=TestsetConfig.load(work / f"{name}.toml", per_bin=args.per_bin, workers=1))
         except InsufficientMasksError:
             lines.append(f"| {name} | {what} | {kept} | – | store too small for {args.per_bin} masks per bin | – | – | – | – |")
             print(lines[-1], flush=True)
@@ -203,7 +206,7 @@ def main() -> None:
         details += ["", f"## {name}: {what}", "", fidelity_markdown(comparison)]
         if name == "shipped":
             (args.out / "preview.png").write_bytes((split / "preview.png").read_bytes())
-            plot_fidelity(args.out / "fidelity.png", comparison, title="split from real videos (shipped defaults)")
+            save_figure(fidelity_figure(comparison, title="split from real videos (shipped defaults)"), args.out / "fidelity.png")
             table.to_csv(args.out / "shipped_stats.csv", index=False)
         print(lines[-1], flush=True)
     report = "\n".join(lines + details) + "\n"

@@ -25,8 +25,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
-from maskbench.config import load_config  # noqa: E402
-from maskbench.extract import ExtractConfig, raw_masks  # noqa: E402
+from maskbench.extract_config import ExtractConfig  # noqa: E402
 from maskbench.junk import (  # noqa: E402
     brightness_change,
     histogram_distance,
@@ -35,6 +34,7 @@ from maskbench.junk import (  # noqa: E402
     structure_correlation,
 )
 from maskbench.video import PairReader, find_videos  # noqa: E402
+from maskbench.video_masks import raw_masks  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    config = load_config("extract", ExtractConfig, overrides={"method": "dis"})
+    config = ExtractConfig.load(method="dis")
     print("| video | pairs | kept: max occluded share | max brightness change | max histogram distance | min correlation | skipped pairs (frame: occluded, brightness, histogram, correlation → verdict) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for folder in args.videos:

@@ -38,8 +38,8 @@ from maskbench.bins import BIN_LABELS, BORDER_CLASSES, border_class, ratio_bin, 
 from maskbench.files import write_image, write_mask  # noqa: E402
 from maskbench.metrics import pair_statistics  # noqa: E402
 from maskbench.paper import PUBLISHED_TABLE1  # noqa: E402
-from maskbench.procedural import generate_mask, load_generate_config  # noqa: E402
-from maskbench.score import score  # noqa: E402
+from maskbench.procedural import GenerateConfig, generate_mask  # noqa: E402
+from maskbench.score import ScoreConfig, score  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina", "colorwheel")
@@ -48,7 +48,7 @@ MARGIN = 50
 
 def grown_mask(target_bin: int, border: str, seed: int) -> np.ndarray | None:
     """A procedural mask dilated until its ratio enters ``target_bin``; None when it overshoots or has the wrong class."""
-    config = load_generate_config(overrides={"seed": seed})
+    config = GenerateConfig.load(seed=seed)
     hole, _ = generate_mask(0, config)
     interior = np.zeros_like(hole)
     interior[MARGIN:-MARGIN, MARGIN:-MARGIN] = True
@@ -161,8 +161,9 @@ def main() -> None:
         root = Path(folder)
         masks, images = make_split(root, arguments.per_bin), make_images(root)
         start = time.perf_counter()
-        score(["telea", "patchmatch"], images=images, testset=masks, out_dir=root / "out", device="cpu",
-              inception=False, reuse_images=True, upscale_small_images=True, workers=arguments.workers)  # fmt: skip
+        config = ScoreConfig.load(device="cpu", inception=False, reuse_images=True, upscale_small_images=True,
+                                  workers=arguments.workers)  # fmt: skip
+        score(["telea", "patchmatch"], images, masks, root / "out", config=config)
         seconds = time.perf_counter() - start
         pairs = pd.read_csv(root / "out" / "pairs.csv")
     models = list(dict.fromkeys(pairs["model"]))

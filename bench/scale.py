@@ -51,9 +51,10 @@ from torch import nn  # noqa: E402
 from maskbench.bins import testset_position  # noqa: E402
 from maskbench.distributed import join_job, wait_for_all  # noqa: E402
 from maskbench.files import list_images, read_image, write_image, write_mask  # noqa: E402
-from maskbench.score import score  # noqa: E402
+from maskbench.score import ScoreConfig, score  # noqa: E402
 from maskbench.store import MaskStore  # noqa: E402
-from maskbench.train import load_train_config, train  # noqa: E402
+from maskbench.train import train  # noqa: E402
+from maskbench.train_config import TrainConfig  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 SCORE_RUNS = (("telea", 2, 512), ("pconv:random", 2, 256))  # model, masks per bin and class, size
@@ -125,9 +126,10 @@ def work(kind: str, root: Path, result: Path) -> None:
             for limit in (per_bin // 2, per_bin):  # the cost of the added pairs is the cost per pair, without the fixed costs
                 wait_for_all(ranks)
                 started = time.perf_counter()
-                score([model], images=paths["images"], testset=paths[f"masks-{model.replace(':', '-')}"], out_dir=result.parent / f"score-{model}-{ranks.size}-{limit}",
-                      device="auto", workers=0, inception=False, batch_size=2, size=size, upscale_small_images=True, reuse_images=True,
-                      limit_per_bin=limit)  # fmt: skip
+                config = ScoreConfig.load(device="auto", workers=0, inception=False, batch_size=2, size=size,
+                                          upscale_small_images=True, reuse_images=True, limit_per_bin=limit)  # fmt: skip
+                score([model], paths["images"], paths[f"masks-{model.replace(':', '-')}"],
+                      result.parent / f"score-{model}-{ranks.size}-{limit}", config=config)  # fmt: skip
                 wait_for_all(ranks)
                 seconds[limit] = time.perf_counter() - started
             added_pairs = 12 * (per_bin - per_bin // 2)
@@ -136,8 +138,8 @@ def work(kind: str, root: Path, result: Path) -> None:
     else:
         wait_for_all(ranks)
         run = result.parent / f"train-{ranks.size}"
-        train(run, config=load_train_config(overrides=TRAIN), arch="pconv", images=paths["images"], masks=paths["masks.store"],
-              stop_step=TRAIN_STEPS, device="auto", feature_extractor=RandomVGG16Pool3())  # fmt: skip
+        config = TrainConfig.load(**TRAIN, arch="pconv", stop_step=TRAIN_STEPS, device="auto")
+        train(run, paths["images"], paths["masks.store"], config=config, feature_extractor=RandomVGG16Pool3())
         if ranks.main:
             figures["train images/s"] = float(pd.read_csv(run / "log.csv")["images_per_second"].iloc[1:].median())
     if ranks.main:

@@ -42,7 +42,7 @@ from skimage import data  # noqa: E402
 from maskbench.bins import testset_position  # noqa: E402
 from maskbench.files import write_mask  # noqa: E402
 from maskbench.metrics import pair_statistics  # noqa: E402
-from maskbench.score import score  # noqa: E402
+from maskbench.score import ScoreConfig, score  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 
@@ -69,8 +69,9 @@ def make_inputs(root: Path, per_bin: int) -> tuple[Path, Path]:
 def time_score(model: str, masks: Path, images: Path, out: Path, *, limit: int, workers: int, device: str) -> tuple[int, float]:
     """(pairs, seconds) of one fresh ``score`` run."""
     start = time.perf_counter()
-    run = score([model], images=images, testset=masks, out_dir=out, device=device, workers=workers,
-                limit_per_bin=limit, reuse_images=True, inception=False, upscale_small_images=True)  # fmt: skip
+    config = ScoreConfig.load(device=device, workers=workers, limit_per_bin=limit, reuse_images=True, inception=False,
+                              upscale_small_images=True)  # fmt: skip
+    run = score([model], images, masks, out, config=config)
     return run.pairs, time.perf_counter() - start
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from maskbench.procedural import generate_mask, load_generate_config
+from maskbench.procedural import GenerateConfig, generate_mask
 from maskbench.store import MaskStore
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--shard", type=int, default=500, help="Masks per shard append.")
     args = parser.parse_args()
-    config = load_generate_config(overrides={"count": args.count})
+    config = GenerateConfig.load(count=args.count)
     holes = [generate_mask(i, config)[0] for i in range(args.count)]
     order = np.random.default_rng(0).permutation(args.count)
     rows = []

@@ -31,10 +31,11 @@ from pathlib import Path
 from maskbench.augment import AugmentConfig, random_augment
 from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS, border_class, ratio_bin
 from maskbench.parallel import map_ordered
-from maskbench.procedural import generate_masks
+from maskbench.procedural import GenerateConfig, generate_masks
 from maskbench.rng import item_rng
 from maskbench.store import MaskStore
-from maskbench.testset import build_testset, load_testset_config
+from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
 
 
 _STORE: dict[str, MaskStore] = {}
@@ -45,7 +46,7 @@ def _rejection_slot(store_path: str, cap: int, seed: int, slot: tuple[int, int, 
     if store_path not in _STORE:
         _STORE[store_path] = MaskStore.open(store_path)
     store = _STORE[store_path]
-    augment, margin = AugmentConfig.load(), load_testset_config().border_margin
+    augment, margin = AugmentConfig.load(), TestsetConfig.load().border_margin
     k, b, j = slot
     for attempt in range(cap):
         rng = item_rng(seed, k, b, j, attempt)
@@ -58,7 +59,7 @@ def _rejection_slot(store_path: str, cap: int, seed: int, slot: tuple[int, int, 
 def _probe_build(store_path: Path, out: Path, per_bin: int) -> float:
     """CPU seconds per mask of a single-process build (run inside a pool worker)."""
     start = time.process_time()
-    build_testset(store_path, out, per_bin=per_bin, seed=0, workers=1, overwrite=True)
+    build_testset(store_path, out, config=TestsetConfig.load(per_bin=per_bin, seed=0, workers=1), overwrite=True)
     return (time.process_time() - start) / (12 * per_bin)
 
 
@@ -89,10 +90,12 @@ def run(args: argparse.Namespace) -> str:
         "",
     ]
     start = time.perf_counter()
-    generate_masks(store_path, kind="mixed", count=args.store_size, seed=0, workers=args.workers, overwrite=True)
+    generate_masks(store_path, config=GenerateConfig.load(kind="mixed", count=args.store_size, seed=0, workers=args.workers), overwrite=True)
     lines.append(f"Store: {args.store_size} procedural masks (mixed, 512x512) generated in {time.perf_counter() - start:.1f} s.")
     start = time.perf_counter()
-    summary = build_testset(store_path, work / "split", per_bin=args.per_bin, seed=0, workers=args.workers, overwrite=True)
+    summary = build_testset(
+        store_path, work / "split", config=TestsetConfig.load(per_bin=args.per_bin, seed=0, workers=args.workers), overwrite=True
+    )
     wall = time.perf_counter() - start
     total = 12 * args.per_bin
     lines += [

@@ -22,9 +22,8 @@ The ranges live in ``configs/testset.toml`` (:class:`AugmentConfig`); every rand
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -88,11 +87,6 @@ class AugmentConfig(Config):
         for name in ("flip_horizontal", "flip_vertical"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
-
-    @classmethod
-    def from_config(cls, config: Any) -> AugmentConfig:
-        """The augmentation part of a larger configuration that has the same fields."""
-        return cls(**{field.name: getattr(config, field.name) for field in fields(cls)})
 
 
 # -- deterministic primitives --------------------------------------------------------------

@@ -21,13 +21,14 @@ import torch
 from skimage import data
 
 from maskbench.cli.common import reports_user_errors
-from maskbench.config import load_config
 from maskbench.errors import OutputExistsError
-from maskbench.extract import ExtractConfig, extract_videos
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
 from maskbench.files import write_image
-from maskbench.score import score
+from maskbench.score import ScoreConfig, score
 from maskbench.synthetic import write_demo_video
 from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
 
 #: scikit-image's colour photographs used as test images.
 DEMO_PHOTOS: tuple[str, ...] = (
@@ -69,12 +70,12 @@ def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...
 
     store = out_dir / "masks.store"
     click.echo(f"[2/4] extracting occlusion masks into {store}")
-    extract_summary = extract_videos(videos, store, config=load_config("extract", ExtractConfig, overrides={"method": flow_method}))
+    extract_summary = extract_videos(videos, store, config=ExtractConfig.load(method=flow_method))
     click.echo(extract_summary.to_text())
 
     testset = out_dir / "testset"
     click.echo(f"[3/4] building a test split with {per_bin} masks per bin in {testset}")
-    build_summary = build_testset(store, testset, per_bin=per_bin)
+    build_summary = build_testset(store, testset, config=TestsetConfig.load(per_bin=per_bin))
     click.echo(build_summary.table())
 
     images = out_dir / "images"
@@ -82,7 +83,7 @@ def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...
     results = out_dir / "results"
     click.echo(f"[4/4] scoring {', '.join(models)} on {images} into {results}")
     # scikit-image's photographs are 300-512 px: enlarged to 512 here, refused by default
-    score(models, images=images, testset=testset, out_dir=results, reuse_images=True, inception=False, upscale_small_images=True)
+    score(models, images, testset, results, config=ScoreConfig.load(reuse_images=True, inception=False, upscale_small_images=True))
     return results
 
 

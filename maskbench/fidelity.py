@@ -2,7 +2,7 @@
 
 NVIDIA released the 12,000 irregular test masks of Liu et al. (2018) but not how they were
 made. Their shape statistics, measured on all 12,000 files with
-:func:`maskbench.inspection.shape_stats` (medians over the 1,000 masks of each bin), are
+:func:`maskbench.shapes.shape_stats` (medians over the 1,000 masks of each bin), are
 shipped here as :data:`NVIDIA_REFERENCE`: they are measurements, not the masks (which are
 CC BY-NC-SA 4.0 and never shipped).
 
@@ -83,7 +83,7 @@ def compare_with_reference(table: pd.DataFrame) -> pd.DataFrame:
     ----------
     table : pandas.DataFrame
         Per-(bin, class) statistics with columns ``bin``, ``class`` and
-        :data:`FIDELITY_STATISTICS` (as :func:`maskbench.inspection.summarize_shapes` makes;
+        :data:`FIDELITY_STATISTICS` (as :func:`maskbench.shapes.summarize_shapes` makes;
         a bin with no measured mask has NaN there).
 
     Returns

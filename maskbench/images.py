@@ -22,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from maskbench.errors import InputError
@@ -89,6 +90,29 @@ def load_evaluation_image(path: str | os.PathLike, size: int = EVALUATION_SIZE) 
     """
     image = read_image(path)
     return quantize_8bit(np.ascontiguousarray(center_crop(resize_shorter_side(image, size), size)))
+
+
+def to_torch_batch(arrays: Sequence[np.ndarray], device: str | torch.device) -> torch.Tensor:
+    """Stack numpy images (H, W, C) or masks (H, W) into one torch batch in channels-first order.
+
+    Parameters
+    ----------
+    arrays : sequence of ndarray
+        At least one; all (H, W, C) images or all (H, W) masks of one shape and dtype
+        (e.g. float32 RGB in [0, 1], or bool holes).
+    device : str or torch.device
+        Where the batch goes.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, C, H, W) for images, (B, 1, H, W) for masks; same dtype and values. Images keep the
+        stacked arrays' memory (channels last: a permuted view); ``.contiguous()`` gives
+        channels-first memory where a caller needs it.
+    """
+    stacked = torch.from_numpy(np.stack(arrays))
+    batch = stacked[:, None] if stacked.ndim == 3 else stacked.permute(0, 3, 1, 2)
+    return batch.to(device)
 
 
 def resize_hole(hole: np.ndarray, size: int) -> np.ndarray:

@@ -40,6 +40,11 @@ from maskbench.errors import InputError, MissingWeightsError
 from maskbench.files import atomic_path
 from maskbench.weights import WeightsFile, cache_folder, locate_weights, sha256_of
 
+try:  # optional: pip install 'maskbench[inception]'; resolve_inception says so when it is absent
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+except ImportError:
+    FeatureExtractorInceptionV3 = None
+
 #: torch-fidelity's port of the 2015-12-05 Inception network (the URL of ``URL_INCEPTION_V3``).
 INCEPTION_WEIGHTS = WeightsFile(
     description="torch-fidelity's 2015-12-05 Inception",
@@ -178,8 +183,6 @@ def _map_by_layer_order(tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _pool_only_class() -> type:
     """torch-fidelity's ``FeatureExtractorInceptionV3`` that loads a state dict without ``fc``."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
     class PoolOnlyInceptionV3(FeatureExtractorInceptionV3):
         """Pool features only: ``fc`` is removed, so asking for logits fails instead of using random weights."""
 
@@ -213,8 +216,6 @@ class InceptionFeatures:
     """
 
     def __init__(self, *, weights: InceptionWeights, device: str | torch.device | None = None) -> None:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
         self.weights = weights
         self.device = resolve_device(device)
         outputs = ["logits_unbiased", str(INCEPTION_FEATURES)] if weights.logits else [str(INCEPTION_FEATURES)]

@@ -232,26 +232,6 @@ def _ssim_maps(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     return standard.view(batch, channels, *standard.shape[1:]), literature.view(batch, channels, height, width)
 
 
-def ssim(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of each image, channels averaged; (B,) float64 on the CPU (see module notes)."""
-    return torch.from_numpy(pair_statistics(output, target).ssim)
-
-
-def ssim_paper(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The literature's SSIM of each image (pytorch-ssim on ×255 images); (B,) float64 on the CPU."""
-    return torch.from_numpy(pair_statistics(output, target).ssim_paper)
-
-
-def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """PSNR of each image, data range 1, in dB; (B,) float64 on the CPU."""
-    return torch.from_numpy(pair_statistics(output, target).psnr)
-
-
-def l1_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error × 100 (%) of each image; (B,) float64 on the CPU."""
-    return torch.from_numpy(pair_statistics(output, target).l1)
-
-
 # -- Inception Score and FID --------------------------------------------------------------------
 
 

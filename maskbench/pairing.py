@@ -22,7 +22,7 @@ from maskbench.bins import testset_position
 from maskbench.errors import InputError
 from maskbench.images import ImageFolder
 from maskbench.rng import item_rng
-from maskbench.testset import TestMask, TestSet
+from maskbench.splits import TestMask, TestSet
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,25 @@ def make_pairs(
     return pairs
 
 
-def shard_pairs(pairs: Sequence[Pair], shard: tuple[int, int]) -> list[Pair]:
-    """Pairs of shard K/N: those with position q ≡ K − 1 (mod N), so every bin is in every shard."""
-    index, count = shard
-    return [pair for pair in pairs if pair.position % count == index - 1]
+def pair_position(_number: int, pair: Pair) -> int:
+    """The position q of a pair, by which :meth:`maskbench.parallel.Shard.select` shards pairs.
+
+    ``shard.select(pairs, position=pair_position)`` keeps the pairs with q ≡ K − 1 (mod N), so
+    every bin is in every shard.
+
+    Parameters
+    ----------
+    _number : int
+        The pair's index in the list being sharded (unused: the pair knows its position).
+    pair : Pair
+        A pair of :func:`make_pairs`.
+
+    Returns
+    -------
+    int
+        ``pair.position``, 0 or more.
+    """
+    return pair.position
 
 
 def sample_pair_ids(pairs: Sequence[Pair], *, per_bin: int) -> set[str]:

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import cv2
 import numpy as np
 
-from maskbench.config import load_config
+from maskbench.chunked_append import AppendSummary, Chunk, append_in_chunks
+from maskbench.config import Config
 from maskbench.errors import ConfigError
-from maskbench.importing import AppendSummary, append_in_chunks
 from maskbench.rng import item_rng
 
 GeneratorKind = Literal["strokes", "blobs", "mixed"]
@@ -78,8 +78,34 @@ LAMA_PRESETS: dict[str, PolylinePreset] = {
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
-    """Settings of ``maskbench generate``; defaults in ``configs/generate.toml``."""
+class GenerateConfig(Config):
+    """Settings of ``maskbench generate``; defaults and their meaning in ``configs/generate.toml``.
+
+    Attributes
+    ----------
+    kind : {"strokes", "blobs", "mixed"}
+        The generator.
+    count : int
+        Number of masks, >= 0.
+    size : (int, int)
+        Mask height and width, px, each >= 16.
+    seed, workers : int
+        Global seed and worker processes (0 or 1: none), >= 0.
+    stroke_presets : tuple of {"deepfill", "thin", "medium", "thick"}
+        Presets drawn uniformly for each stroke mask (a repeated one weighs more).
+    blob_count : (int, int)
+        Blobs per mask [low, high], 1 <= low <= high.
+    blob_radius : (float, float)
+        Mean blob radius range, px at 512 px, 0 < low <= high.
+    square_proba, mixed_blob_proba, mixed_outline_proba : float
+        Probabilities in [0, 1] (see ``configs/generate.toml``).
+    chunk_size : int
+        Masks per store shard, >= 1.
+    append : bool
+        Add to an existing store of another run instead of refusing.
+    """
+
+    defaults: ClassVar[str] = "generate"
 
     kind: GeneratorKind
     count: int
@@ -93,6 +119,7 @@ class GenerateConfig:
     mixed_blob_proba: float
     mixed_outline_proba: float
     chunk_size: int
+    append: bool
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values out of range."""
@@ -115,13 +142,6 @@ class GenerateConfig:
             raise ConfigError(f"chunk_size must be >= 1, got {self.chunk_size}")
 
 
-def load_generate_config(
-    user_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
-) -> GenerateConfig:
-    """``configs/generate.toml``, then a user's TOML file, then overrides (``None`` ignored)."""
-    return load_config("generate", GenerateConfig, user_file=user_file, overrides=overrides)
-
-
 # -- drawing -------------------------------------------------------------------------------
 
 
@@ -129,7 +149,7 @@ def _draw_polyline(canvas: np.ndarray, points: list[tuple[float, float]], width:
     """Thick line segments with round joints (filled circles at the vertices)."""
     radius = max(1, width // 2)
     as_int = [(round(x), round(y)) for x, y in points]
-    for start, end in zip(as_int[:-1], as_int[1:]):
+    for start, end in pairwise(as_int):
         cv2.line(canvas, start, end, 1, thickness=max(1, width), lineType=cv2.LINE_8)
     for point in as_int:
         cv2.circle(canvas, point, radius, 1, thickness=-1, lineType=cv2.LINE_8)
@@ -276,7 +296,7 @@ def generate_mask(index: int, config: GenerateConfig) -> tuple[np.ndarray, dict[
     return hole, {"kind": config.kind, "preset": preset}
 
 
-def _generate_chunk(config: GenerateConfig, indices: range) -> tuple[list[np.ndarray], list[str], list[int], list[dict[str, Any]]]:
+def _generate_chunk(config: GenerateConfig, indices: range) -> Chunk:
     holes, extras = [], []
     for index in indices:
         hole, extra = generate_mask(index, config)
@@ -286,48 +306,38 @@ def _generate_chunk(config: GenerateConfig, indices: range) -> tuple[list[np.nda
 
 
 def generate_masks(
-    out: str | os.PathLike,
-    *,
-    kind: GeneratorKind | None = None,
-    count: int | None = None,
-    size: tuple[int, int] | None = None,
-    seed: int | None = None,
-    workers: int | None = None,
-    overwrite: bool = False,
-    append: bool = False,
-    config_file: str | os.PathLike | None = None,
+    out: str | os.PathLike, *, config: GenerateConfig | None = None, overwrite: bool = False
 ) -> AppendSummary:
     """Fill a mask store with procedural masks.
 
     Parameters
     ----------
     out : path-like
-        The mask store to create (or to add to, with ``append``).
-    kind, count, size, seed, workers : optional
-        Override ``configs/generate.toml``.
+        The mask store to create (or to add to, with ``config.append``).
+    config : GenerateConfig, optional
+        Settings; default ``GenerateConfig.load()`` (``configs/generate.toml``).
     overwrite : bool
         Replace an existing store.
-    append : bool
-        Add to an existing store (e.g. next to imported masks).
-    config_file : path-like, optional
-        TOML file with keys of ``configs/generate.toml`` to replace.
 
     Returns
     -------
     AppendSummary
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` is a store of another run and neither ``overwrite`` nor ``config.append`` is set.
 
     Notes
     -----
     Masks are appended in shards of ``chunk_size``; rerunning the same command after an
     interruption skips the shards already written (their group names record the run).
     """
-    overrides = {"kind": kind, "count": count, "size": size, "seed": seed, "workers": workers}
-    config = load_generate_config(config_file, overrides)
+    config = config if config is not None else GenerateConfig.load()
     run = f"generate kind={config.kind} seed={config.seed} size={config.size[0]}x{config.size[1]}"
-    chunk: Callable[[range], Any] = _ChunkMaker(config)
     return append_in_chunks(
-        Path(out), run=run, count=config.count, chunk_size=config.chunk_size, make_chunk=chunk,
-        workers=config.workers, overwrite=overwrite, append=append, desc="generate",
+        Path(out), run=run, count=config.count, chunk_size=config.chunk_size, make_chunk=_ChunkMaker(config),
+        workers=config.workers, overwrite=overwrite, append=config.append, desc="generate",
     )  # fmt: skip
 
 
@@ -337,5 +347,5 @@ class _ChunkMaker:
 
     config: GenerateConfig
 
-    def __call__(self, indices: range) -> tuple[list[np.ndarray], list[str], list[int], list[dict[str, Any]]]:
+    def __call__(self, indices: range) -> Chunk:
         return _generate_chunk(self.config, indices)

@@ -15,8 +15,11 @@ from typing import Any
 from maskbench import __version__
 from maskbench.config import config_as_dict
 
-#: Settings that change how fast a run goes, never what it writes.
-RUN_ONLY_KEYS: frozenset[str] = frozenset({"workers", "batch_size", "threads"})
+#: Settings that change how fast or where a run goes (which device, which shard, whether it
+#: may join a store of another method), never what it writes.
+RUN_ONLY_KEYS: frozenset[str] = frozenset(
+    {"workers", "batch_size", "threads", "device", "shard", "allow_mixed_methods"}
+)
 
 
 def provenance(config: Any) -> dict[str, Any]:

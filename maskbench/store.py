@@ -84,6 +84,42 @@ def unpack_hole(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.unpackbits(packed, count=height * width).reshape(height, width).view(bool)
 
 
+class PackedHoles(Sequence[np.ndarray]):
+    """Holes kept bit-packed (:func:`pack_hole`, 1 bit a pixel) to save memory; indexing unpacks one.
+
+    A sequence of (H, W) bool holes of any sizes, for :meth:`MaskStore.append`.
+    """
+
+    def __init__(self) -> None:
+        self._packed: list[tuple[np.ndarray, tuple[int, int]]] = []
+
+    def add(self, hole: np.ndarray) -> None:
+        """Pack and keep a hole.
+
+        Parameters
+        ----------
+        hole : (H, W) bool ndarray
+            True = hole.
+        """
+        self._packed.append((pack_hole(hole), hole.shape))
+
+    def hole_pixels(self) -> list[tuple[int, int]]:
+        """(hole pixels, all pixels) of every hole, in order.
+
+        Returns
+        -------
+        list of (int, int)
+        """
+        return [(int(np.count_nonzero(unpack_hole(bits, shape))), shape[0] * shape[1]) for bits, shape in self._packed]
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        """The hole at ``index`` as an (H, W) bool ndarray."""
+        return unpack_hole(*self._packed[index])
+
+
 @dataclass(frozen=True)
 class MaskRecord:
     """Provenance of one stored mask.
@@ -189,6 +225,31 @@ class MaskStore:
     def open_or_create(cls, path: str | os.PathLike) -> MaskStore:
         """Open ``path`` if it is a store, else create it (for resumable appends)."""
         return cls.open(path) if is_store(path) else cls.create(path)
+
+    @classmethod
+    def open_output(cls, path: str | os.PathLike, *, overwrite: bool = False) -> MaskStore:
+        """The output store of a resumable command (``extract``, ``merge-stores``).
+
+        Parameters
+        ----------
+        path : path-like
+            The store; created when missing, opened to append to when it exists.
+        overwrite : bool
+            Start from an empty store instead.
+
+        Returns
+        -------
+        MaskStore
+
+        Raises
+        ------
+        OutputExistsError
+            When ``path`` exists and is not a mask store (and ``overwrite`` is False).
+        """
+        path = Path(path)
+        if path.exists() and not is_store(path) and not overwrite:
+            raise OutputExistsError(f"{path} exists and is not a mask store; choose another --out")
+        return cls.create(path, overwrite=True) if overwrite else cls.open_or_create(path)
 
     def refresh(self) -> None:
         """Re-read the shard list (after another process appended)."""

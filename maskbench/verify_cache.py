@@ -29,7 +29,7 @@ import numpy as np
 
 from maskbench.bins import min_border_distance
 from maskbench.files import read_mask, write_text_atomic
-from maskbench.parallel import progress
+from maskbench.progress import progress
 
 #: Environment variable naming maskbench's cache folder.
 CACHE_ENV = "MASKBENCH_CACHE_DIR"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -18,8 +20,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never write into the user's cache folder (maskbench.verify_cache)."""
-    import os
-
     os.environ["MASKBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("maskbench-cache"))
 
 

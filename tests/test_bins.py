@@ -14,7 +14,7 @@ from maskbench.bins import (
     ratio_bin_of_count,
 )
 from maskbench import bins
-from maskbench.testset import load_testset_config
+from maskbench.testset_config import TestsetConfig
 
 
 def _hole_with(count: int, shape: tuple[int, int] = (10, 10)) -> np.ndarray:
@@ -43,7 +43,7 @@ def test_exact_edges_on_a_512_mask_use_exact_fractions():
 
 
 def test_default_margin_is_50_px():
-    assert load_testset_config().border_margin == 50
+    assert TestsetConfig.load().border_margin == 50
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from click.testing import CliRunner
 from skimage import data
@@ -51,8 +52,6 @@ def test_import_masks_messages(tmp_path):
     assert inverted.exit_code == 0 and "Warning" not in inverted.stderr
     assert np.array_equal(MaskStore.open(tmp_path / "t")[1], np.zeros((20, 20), dtype=bool))
     (folder / "gray.png").write_bytes(b"")
-    import cv2
-
     cv2.imwrite(str(folder / "gray.png"), data.camera()[:20, :20])
     bad = runner.invoke(main, ["import-masks", str(folder), "--out", str(tmp_path / "u"), "--workers", "1"])
     assert bad.exit_code == 2

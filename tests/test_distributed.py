@@ -26,8 +26,8 @@ from maskbench.distributed import (
     rank_batch_size,
 )
 from maskbench.errors import ConfigError
-from maskbench.extract import ExtractConfig, extract_videos
-from maskbench.config import load_config
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
 from maskbench.locking import file_lock
 from maskbench.parallel import Shard
 from maskbench.slurm import slurm_array_shard
@@ -139,7 +139,7 @@ def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(in
     assert whole.exit_code == 0, whole.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "scores" / "table1.csv"), pd.read_csv(tmp_path / "whole" / "table1.csv"))
     merged, one = MaskStore.open(tmp_path / "masks.store"), tmp_path / "one.store"
-    extract_videos(inputs["videos"], one, config=load_config("extract", ExtractConfig, user_file=inputs["config"]), show_progress=False)
+    extract_videos(inputs["videos"], one, config=ExtractConfig.load(inputs["config"]), show_progress=False)
     assert sorted(merged.groups()) == sorted(MaskStore.open(one).groups()) and len(merged) == len(MaskStore.open(one)) > 0
 
 
@@ -148,7 +148,7 @@ def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(in
 
 def _extract_into(arguments: tuple[Path, Path, Path]) -> int:
     videos, store, config_file = arguments
-    extract_videos(videos, store, config=load_config("extract", ExtractConfig, user_file=config_file), show_progress=False)
+    extract_videos(videos, store, config=ExtractConfig.load(config_file), show_progress=False)
     return 0
 
 

@@ -13,18 +13,12 @@ from click.testing import CliRunner
 
 import flow
 import maskbench.extract as extract_module
+from maskbench.cleanup import MaskFilter, clean_hole, hole_iou
 from maskbench.cli import main
-from maskbench.config import load_config
 from maskbench.errors import ConfigError, InputError, OutputExistsError
-from maskbench.extract import (
-    ExtractConfig,
-    MaskFilter,
-    clean_hole,
-    extract_videos,
-    hole_iou,
-    merge_stores,
-    select_shard,
-)
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
+from maskbench.merging import merge_stores
 from maskbench.parallel import Shard
 from maskbench.store import MaskStore
 from maskbench.synthetic import (
@@ -46,7 +40,7 @@ def _config(**changes: object) -> ExtractConfig:
     overrides = {
         "method": "dis", "working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16
     }
-    return load_config("extract", ExtractConfig, overrides={**overrides, **changes})
+    return ExtractConfig.load(**{**overrides, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +164,7 @@ def test_config_validation_names_the_problem() -> None:
 
 def test_shards_partition_the_collection_evenly() -> None:
     videos = [VideoSource(Path(f"v{n:02d}.mp4"), f"v{n:02d}.mp4") for n in range(11)]
-    parts = [select_shard(videos[::-1], (k, 3)) for k in (1, 2, 3)]
+    parts = [Shard(k, 3).select(sorted(videos[::-1], key=lambda video: video.name)) for k in (1, 2, 3)]
     names = [video.name for part in parts for video in part]
     assert sorted(names) == sorted(video.name for video in videos) and len(set(names)) == 11
     assert [len(part) for part in parts] == [4, 4, 3]
@@ -252,7 +246,7 @@ def test_interrupted_run_resumes_without_duplicates(
 
 def test_shards_merged_equal_one_run(clips: tuple[Path, dict], extracted: tuple[Path, object], tmp_path: Path) -> None:
     for k in (1, 2):
-        extract_videos(clips[0], tmp_path / f"part{k}.store", config=_config(), shard=(k, 2), show_progress=False)
+        extract_videos(clips[0], tmp_path / f"part{k}.store", config=_config(shard=f"{k}/2"), show_progress=False)
     assert MaskStore.open(tmp_path / "part1.store").records()["source"].unique().tolist() == ["a.mp4"]
     parts = [tmp_path / "part1.store", tmp_path / "part2.store"]
     summary = merge_stores(parts, tmp_path / "all.store", show_progress=False)

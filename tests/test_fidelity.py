@@ -18,9 +18,12 @@ from maskbench.fidelity import (
     source_reuse,
 )
 from maskbench.files import read_mask, write_mask
-from maskbench.inspection import inspect_path, shape_stats
+from maskbench.inspection import InspectConfig, inspect_path
+from maskbench.manifest import read_manifest
+from maskbench.shapes import shape_stats
 from maskbench.store import MaskStore
-from maskbench.testset import build_testset, read_manifest
+from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
 
 
 def test_longest_run():
@@ -72,7 +75,7 @@ def test_inspect_fidelity_table_equals_an_independent_computation(tmp_path):
         for index, hole in ((2 * k, n_mask), (2 * k + 1, b_mask)):
             write_mask(masks / f"{index:05d}.png", hole)
             expected[(BIN_LABELS[k], "NB"[index % 2])] = _independent_stats(hole)
-    report = inspect_path(masks, workers=1, out=tmp_path / "out")
+    report = inspect_path(masks, tmp_path / "out", config=InspectConfig.load(workers=1))
     comparison = report.comparison.set_index(["bin", "class"])
     reference = nvidia_reference().set_index(["bin", "class"])
     within = 0
@@ -165,20 +168,20 @@ def frame_split(tmp_path_factory: pytest.TempPathFactory):
     rng = np.random.default_rng(4)
     holes = [_frame_touching_source(rng) for _ in range(60)]
     store.append(holes, sources=[f"s{k}" for k in range(60)], frames=list(range(60)))
-    build_testset(folder / "raw.store", folder / "split", per_bin=3, seed=2, workers=1)
+    build_testset(folder / "raw.store", folder / "split", config=TestsetConfig.load(per_bin=3, seed=2, workers=1))
     return folder / "split"
 
 
 def test_split_masks_show_no_straight_frame_edges(frame_split):
     for row in read_manifest(frame_split):
-        hole = read_mask(frame_split / row["file"])
+        hole = read_mask(frame_split / row.file)
         # the clear-band strategy's band cut is the one, reported, exception
-        band = (50, 511 - 50) if row["strategy"] == "clear-band" else ()
-        assert longest_straight_edge(hole, lines=band) <= STRAIGHT_EDGE_BOUND, row["file"]
+        band = (50, 511 - 50) if row.strategy == "clear-band" else ()
+        assert longest_straight_edge(hole, lines=band) <= STRAIGHT_EDGE_BOUND, row.file
 
 
 def test_manifest_cut_edges_agrees_with_the_definition(frame_split):
-    rows = read_manifest(frame_split)
+    rows = [row.csv_fields() for row in read_manifest(frame_split)]
     for row in rows:
         assert (row["cut_edges"] == "1") == is_band_cut(read_mask(frame_split / row["file"]), margin=50)
     shares = pd.DataFrame(rows).assign(cut=lambda frame: frame["cut_edges"] == "1").groupby(["ratio_bin", "border"])["cut"].mean()
@@ -209,6 +212,6 @@ def test_inspect_band_cut_shares_equal_the_definition(tmp_path):
             write_mask(masks / f"{4 * k + 2 + position:05d}.png", border)
         expected[(BIN_LABELS[k], "N")] = np.mean([is_band_cut(cut, margin=50), is_band_cut(inside, margin=50)])
         expected[(BIN_LABELS[k], "B")] = float(is_band_cut(border, margin=50))
-    table = inspect_path(masks, workers=1, out=tmp_path / "out").table.set_index(["bin", "class"])
+    table = inspect_path(masks, tmp_path / "out", config=InspectConfig.load(workers=1)).table.set_index(["bin", "class"])
     assert {key: table.at[key, "band_cut"] for key in expected} == pytest.approx(expected)
     assert all(expected[(label, "N")] == 0.5 for label in BIN_LABELS)

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 import maskbench.extract as extract_module
 from maskbench.cli import main
-from maskbench.config import load_config
 from maskbench.errors import ConfigError, MaskbenchWarning, MixedMethodsError
-from maskbench.extract import ExtractConfig, VideoMasks, extract_videos, merge_stores, resolve_method
+from maskbench.extract import extract_videos, resolve_method
+from maskbench.extract_config import ExtractConfig
 from maskbench.flow_choice import (
     group_method_tag,
     method_tag,
@@ -24,10 +24,13 @@ from maskbench.flow_choice import (
     store_method_tags,
     video_group,
 )
-from maskbench.procedural import generate_masks
+from maskbench.merging import merge_stores
+from maskbench.procedural import GenerateConfig, generate_masks
 from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
 from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
+from maskbench.video_masks import VideoMasks
 
 SIZE = (64, 80)
 
@@ -35,7 +38,7 @@ SIZE = (64, 80)
 def _config(**changes: object) -> ExtractConfig:
     """Shipped defaults at the clips' own size, small clean-up sizes."""
     overrides = {"working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16}
-    return load_config("extract", ExtractConfig, overrides={**overrides, **changes})
+    return ExtractConfig.load(**{**overrides, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -71,33 +74,33 @@ def test_auto_resolves_per_device(method: str, device: str, expected: str) -> No
 
 
 def test_extraction_resolves_auto_for_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    config, device = resolve_method(_config(method="auto", cpu_method="farneback"), "cpu")
+    config, device = resolve_method(_config(method="auto", cpu_method="farneback", device="cpu"))
     assert (config.method, device.type) == ("farneback", "cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # only resolved, never used
-    config, device = resolve_method(_config(method="auto"), None)
+    config, device = resolve_method(_config(method="auto"))
     assert (config.method, device.type) == ("tvl1", "cuda")
 
 
 def test_a_pinned_opencv_method_ignores_the_device() -> None:
-    config, device = resolve_method(_config(method="dis"), "cpu")
+    config, device = resolve_method(_config(method="dis", device="cpu"))
     assert (config.method, device.type) == ("dis", "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_auto_with_a_missing_cuda_device_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="--device: .*CUDA is not available"):
-        resolve_method(_config(method="auto"), "cuda")
+        resolve_method(_config(method="auto", device="cuda"))
 
 
 def test_the_shipped_default_is_auto_with_a_named_cpu_method() -> None:
-    config = load_config("extract", ExtractConfig)
+    config = ExtractConfig.load()
     assert config.method == "auto" and config.cpu_method == "dis"
     with pytest.raises(ConfigError, match="cpu_method must be one of tvl1"):
         _config(cpu_method="auto")
 
 
 def test_the_resolved_method_is_recorded(dis_store: Path, clips: Path, tmp_path: Path) -> None:
-    summary = extract_videos(clips, tmp_path / "auto.store", config=_config(), device="cpu", show_progress=False)
+    summary = extract_videos(clips, tmp_path / "auto.store", config=_config(device="cpu"), show_progress=False)
     assert summary.flow == "dis+range+median (--method auto on cpu)"
     assert summary.to_text().startswith("flow: dis+range+median (--method auto on cpu)")
     store = MaskStore.open(tmp_path / "auto.store")
@@ -130,7 +133,7 @@ def test_a_store_refuses_a_second_method(dis_store: Path, clips: Path, tmp_path:
         extract_videos(clips, store, config=_config(method="dis", occlusion="fb"), show_progress=False)
     assert sorted(path.name for path in (store / "shards").iterdir()) == before  # nothing written
     summary = extract_videos(
-        clips, store, config=_config(method="farneback"), allow_mixed_methods=True, show_progress=False
+        clips, store, config=_config(method="farneback", allow_mixed_methods=True), show_progress=False
     )
     assert len(summary.read) == 2
     assert store_method_tags(MaskStore.open(store)) == {"dis+range+median", "farneback+range+median"}
@@ -139,7 +142,7 @@ def test_a_store_refuses_a_second_method(dis_store: Path, clips: Path, tmp_path:
 def test_a_store_resumes_with_its_own_method(dis_store: Path, clips: Path, tmp_path: Path) -> None:
     store = tmp_path / "s.store"
     shutil.copytree(dis_store, store)
-    summary = extract_videos(clips, store, config=_config(), device="cpu", show_progress=False)  # auto → dis
+    summary = extract_videos(clips, store, config=_config(device="cpu"), show_progress=False)  # auto → dis
     assert sorted(summary.already_done) == ["a.mp4", "b.avi"]
 
 
@@ -191,7 +194,7 @@ def test_tvl1_on_a_cpu_warns_once_per_run(clips: Path, tmp_path: Path, monkeypat
     methods = _no_extraction(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        extract_videos(clips, tmp_path / "t.store", config=_config(method="tvl1"), device="cpu", show_progress=False)
+        extract_videos(clips, tmp_path / "t.store", config=_config(method="tvl1", device="cpu"), show_progress=False)
     notices = [w for w in caught if issubclass(w.category, MaskbenchWarning)]
     assert methods == ["tvl1", "tvl1"]  # two videos, one notice
     assert len(notices) == 1
@@ -202,7 +205,7 @@ def test_no_notice_for_the_cpu_default(clips: Path, tmp_path: Path, monkeypatch:
     _no_extraction(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        extract_videos(clips, tmp_path / "d.store", config=_config(), device="cpu", show_progress=False)
+        extract_videos(clips, tmp_path / "d.store", config=_config(device="cpu"), show_progress=False)
     assert not [w for w in caught if issubclass(w.category, MaskbenchWarning)]
 
 
@@ -228,9 +231,9 @@ def test_the_notice_scales_with_frames_and_threads() -> None:
 
 def test_split_meta_lists_the_methods_of_its_sources(tmp_path: Path) -> None:
     store = tmp_path / "raw.store"
-    generate_masks(store, kind="mixed", count=120, size=(320, 320), seed=5, workers=1)
-    build_testset(store, tmp_path / "plain", per_bin=1, seed=1, workers=1)
+    generate_masks(store, config=GenerateConfig.load(kind="mixed", count=120, size=(320, 320), seed=5, workers=1))
+    build_testset(store, tmp_path / "plain", config=TestsetConfig.load(per_bin=1, seed=1, workers=1))
     assert json.loads((tmp_path / "plain" / "meta.json").read_text())["store"]["methods"] == []
     MaskStore.open(store).append([], sources=[], frames=[], group=video_group("clip.mp4", "dis+range+median"))
-    build_testset(store, tmp_path / "split", per_bin=1, seed=1, workers=1)
+    build_testset(store, tmp_path / "split", config=TestsetConfig.load(per_bin=1, seed=1, workers=1))
     assert json.loads((tmp_path / "split" / "meta.json").read_text())["store"]["methods"] == ["dis+range+median"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from skimage import data
 
+from maskbench.cli import main
 from maskbench.errors import InputError, OutputExistsError
 from maskbench.files import write_mask
-from maskbench.importing import PolarityWarning, import_masks, polarity_message
+from maskbench.importing import ImportConfig, PolarityWarning, import_masks, polarity_message
 from maskbench.store import MaskStore
 
 
@@ -28,7 +30,7 @@ def mask_folder(tmp_path):
 
 def test_import_round_trip_with_file_names_as_provenance(tmp_path, mask_folder):
     folder, holes = mask_folder
-    summary = import_masks(folder, tmp_path / "s", workers=1)
+    summary = import_masks(folder, tmp_path / "s", config=ImportConfig.load(workers=1))
     store = MaskStore.open(tmp_path / "s")
     assert (summary.added, summary.total, summary.polarity_warning) == (3, 3, None)
     names = [store.record(i).source for i in range(3)]
@@ -40,7 +42,7 @@ def test_import_round_trip_with_file_names_as_provenance(tmp_path, mask_folder):
 def test_invert_swaps_holes_and_valid_pixels(tmp_path, mask_folder):
     folder, holes = mask_folder
     with pytest.warns(PolarityWarning, match="polarity looks inverted.*--invert"):
-        summary = import_masks(folder, tmp_path / "s", invert=True, workers=1)
+        summary = import_masks(folder, tmp_path / "s", config=ImportConfig.load(invert=True, workers=1))
     assert summary.polarity_warning is not None
     assert np.array_equal(MaskStore.open(tmp_path / "s")[0], ~holes["a.png"])
 
@@ -51,8 +53,8 @@ def test_non_binary_mask_is_rejected_naming_the_file_unless_thresholded(tmp_path
     folder.mkdir()
     cv2.imwrite(str(folder / "photo.jpg"), data.camera()[:64, :64])
     with pytest.raises(InputError, match=r"photo\.jpg is not a binary mask.*--threshold"):
-        import_masks(folder, tmp_path / "s", workers=1)
-    import_masks(folder, tmp_path / "t", threshold=127, workers=1)
+        import_masks(folder, tmp_path / "s", config=ImportConfig.load(workers=1))
+    import_masks(folder, tmp_path / "t", config=ImportConfig.load(threshold=127, workers=1))
     stored = MaskStore.open(tmp_path / "t")[0]
     decoded = cv2.imread(str(folder / "photo.jpg"), cv2.IMREAD_GRAYSCALE)
     assert np.array_equal(stored, decoded > 127)
@@ -60,13 +62,13 @@ def test_non_binary_mask_is_rejected_naming_the_file_unless_thresholded(tmp_path
 
 def test_existing_store_needs_overwrite_or_append(tmp_path, mask_folder):
     folder, _ = mask_folder
-    import_masks(folder, tmp_path / "s", workers=1)
+    import_masks(folder, tmp_path / "s", config=ImportConfig.load(workers=1))
     other = tmp_path / "other"
     write_mask(other / "x.png", np.eye(8, dtype=bool))
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite to replace it or --append"):
-        import_masks(other, tmp_path / "s", workers=1)
-    assert import_masks(other, tmp_path / "s", append=True, workers=1).total == 4
-    assert import_masks(other, tmp_path / "s", overwrite=True, workers=1).total == 1
+        import_masks(other, tmp_path / "s", config=ImportConfig.load(workers=1))
+    assert import_masks(other, tmp_path / "s", config=ImportConfig.load(append=True, workers=1)).total == 4
+    assert import_masks(other, tmp_path / "s", config=ImportConfig.load(workers=1), overwrite=True).total == 1
 
 
 def test_empty_folder_and_polarity_rule(tmp_path):
@@ -78,10 +80,6 @@ def test_empty_folder_and_polarity_rule(tmp_path):
 
 
 def test_a_failed_import_leaves_no_path_and_the_corrected_command_runs(tmp_path):
-    from click.testing import CliRunner
-
-    from maskbench.cli import main
-
     folder = tmp_path / "gray"
     folder.mkdir()
     cv2.imwrite(str(folder / "photo.jpg"), data.camera()[:64, :64])

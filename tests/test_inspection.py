@@ -11,8 +11,10 @@ from click.testing import CliRunner
 
 from maskbench.cli import main
 from maskbench.errors import InputError, OutputExistsError
+from maskbench.figures import ratio_histogram
 from maskbench.files import write_mask
-from maskbench.inspection import STATS_COLUMNS, inspect_path, shape_stats
+from maskbench.inspection import InspectConfig, inspect_path
+from maskbench.shapes import STATS_COLUMNS, shape_stats
 from maskbench.store import MaskStore
 
 
@@ -44,7 +46,7 @@ def test_inspect_store_counts_every_mask(tmp_path):
         hole.flat[: size * size * fill // 100] = True  # rows from the top: all touch the edge (B)
         holes.append(hole)
     store.append(holes, sources=list("abcd"), frames=[0, 1, 2, 3])
-    report = inspect_path(tmp_path / "s", workers=1)
+    report = inspect_path(tmp_path / "s", config=InspectConfig.load(workers=1))
     assert (report.kind, report.total, report.outside_bins) == ("store", 4, 2)  # ratios 0.7 and 0.0 lie in no bin
     table = report.table.set_index(["bin", "class"])
     assert table.loc[("(0.01,0.1]", "B"), "masks"] == 1 and table.loc[("(0.3,0.4]", "B"), "masks"] == 1
@@ -52,7 +54,7 @@ def test_inspect_store_counts_every_mask(tmp_path):
         assert (tmp_path / "s.inspect" / name).stat().st_size > 0
     assert list(pd.read_csv(tmp_path / "s.inspect" / "shape_stats.csv").columns) == list(STATS_COLUMNS)
     with pytest.raises(OutputExistsError, match="inspection folder .* already exists"):
-        inspect_path(tmp_path / "s", workers=1)
+        inspect_path(tmp_path / "s", config=InspectConfig.load(workers=1))
 
 
 def test_inspect_numbered_folder_reports_mismatches(tmp_path):
@@ -65,7 +67,7 @@ def test_inspect_numbered_folder_reports_mismatches(tmp_path):
         hole[top : top + side, 60 : 60 + side] = True
         write_mask(folder / f"{index:05d}.png", hole)
     shutil.copy(folder / "00000.png", folder / "00011.png")  # a small N mask numbered as bin 5 B
-    report = inspect_path(folder, out=tmp_path / "look", workers=1)
+    report = inspect_path(folder, tmp_path / "look", config=InspectConfig.load(workers=1))
     assert (report.kind, report.total, report.mismatches) == ("nvidia", 12, 1)
     assert "1 masks measure differently" in report.text()
     runner = CliRunner()
@@ -76,18 +78,10 @@ def test_inspect_numbered_folder_reports_mismatches(tmp_path):
     assert "| (0.5,0.6] | B | 1 |" in result.output
     assert (tmp_path / "cli" / "histogram.png").is_file()
     with pytest.raises(InputError, match="neither a split"):
-        inspect_path(tmp_path / "cli", out=tmp_path / "other", workers=1)
+        inspect_path(tmp_path / "cli", tmp_path / "other", config=InspectConfig.load(workers=1))
 
 
-def test_the_ratio_histogram_counts_in_whole_masks(tmp_path, monkeypatch) -> None:
-    import matplotlib.pyplot as plt
-
-    from maskbench.inspection import _plot_histogram
-
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at its axis
-    _plot_histogram(tmp_path / "histogram.png", np.array([0.05, 0.15, 0.15]), bins=35, title="three masks")
-    ticks = figures[0].axes[0].get_yticks()
+def test_the_ratio_histogram_counts_in_whole_masks() -> None:
+    figure = ratio_histogram(np.array([0.05, 0.15, 0.15]), bins=35, title="three masks")
+    ticks = figure.axes[0].get_yticks()
     assert len(ticks) >= 2 and all(float(tick).is_integer() for tick in ticks)
-    monkeypatch.undo()
-    plt.close(figures[0])

@@ -11,13 +11,14 @@ import skimage.data
 import torch
 
 from maskbench.bins import min_border_distance
-from maskbench.config import load_config
 from maskbench.errors import InputError
-from maskbench.extract import ExtractConfig, extract_video, extract_videos
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
 from maskbench.junk import PairCheck, brightness_change, histogram_distance, occluded_share, pair_skip_reason, structure_correlation
 from maskbench.store import MaskStore
 from maskbench.synthetic import render_demo_clip, write_frames_folder, write_video
 from maskbench.video import VideoSource
+from maskbench.video_masks import extract_video
 
 SIZE = (120, 160)
 CHECK = PairCheck(max_brightness_change=0.08, max_occluded_share=0.4, max_histogram_distance=0.15, min_structure_correlation=0.5, max_cut_share=0.5)
@@ -25,7 +26,7 @@ CHECK = PairCheck(max_brightness_change=0.08, max_occluded_share=0.4, max_histog
 
 def _config(**changes: object) -> ExtractConfig:
     overrides = {"method": "dis", "working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16}
-    return load_config("extract", ExtractConfig, overrides={**overrides, **changes})
+    return ExtractConfig.load(**{**overrides, **changes})
 
 
 def _photo(name: str, size: tuple[int, int] = SIZE) -> np.ndarray:

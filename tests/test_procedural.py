@@ -11,9 +11,9 @@ import maskbench.store
 from maskbench.errors import ConfigError
 from maskbench.procedural import (
     LAMA_PRESETS,
+    GenerateConfig,
     generate_mask,
     generate_masks,
-    load_generate_config,
     polyline_strokes,
 )
 from maskbench.rng import item_rng
@@ -22,7 +22,7 @@ from maskbench.store import MaskStore
 
 @pytest.fixture(scope="module")
 def config():
-    return load_generate_config(overrides={"size": (96, 128), "count": 12, "workers": 1, "chunk_size": 5})
+    return GenerateConfig.load(size=(96, 128), count=12, workers=1, chunk_size=5)
 
 
 @pytest.mark.parametrize("kind", ["strokes", "blobs", "mixed"])
@@ -45,7 +45,7 @@ def test_lama_thick_strokes_cover_more_than_thin_ones():
 
 
 def test_generate_writes_the_same_masks_as_generate_mask(tmp_path, config):
-    summary = generate_masks(tmp_path / "s", kind="strokes", count=12, size=(96, 128), workers=1, seed=3)
+    summary = generate_masks(tmp_path / "s", config=GenerateConfig.load(kind="strokes", count=12, size=(96, 128), workers=1, seed=3))
     store = MaskStore.open(tmp_path / "s")
     assert (summary.added, summary.total, len(store)) == (12, 12, 12)
     expected = dataclasses.replace(config, kind="strokes", seed=3, count=12)
@@ -59,7 +59,8 @@ def test_interrupted_generate_resumes_to_the_same_store(tmp_path, monkeypatch):
     options = {"kind": "blobs", "count": 12, "size": (64, 64), "workers": 1}
     user = tmp_path / "chunks.toml"
     user.write_text("chunk_size = 5\n")
-    generate_masks(tmp_path / "reference", config_file=user, **options)
+    config = GenerateConfig.load(user, **options)
+    generate_masks(tmp_path / "reference", config=config)
     real_append = maskbench.store.MaskStore.append
     calls = []
 
@@ -71,10 +72,10 @@ def test_interrupted_generate_resumes_to_the_same_store(tmp_path, monkeypatch):
 
     monkeypatch.setattr(maskbench.store.MaskStore, "append", append_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        generate_masks(tmp_path / "resumed", config_file=user, **options)
+        generate_masks(tmp_path / "resumed", config=config)
     monkeypatch.undo()
     assert len(MaskStore.open(tmp_path / "resumed")) == 5
-    summary = generate_masks(tmp_path / "resumed", config_file=user, **options)
+    summary = generate_masks(tmp_path / "resumed", config=config)
     assert (summary.skipped, summary.added, summary.total) == (5, 7, 12)
     reference, resumed = MaskStore.open(tmp_path / "reference"), MaskStore.open(tmp_path / "resumed")
     assert all(np.array_equal(reference[i], resumed[i]) for i in range(12))
@@ -82,6 +83,6 @@ def test_interrupted_generate_resumes_to_the_same_store(tmp_path, monkeypatch):
 
 def test_generate_config_is_validated():
     with pytest.raises(ConfigError, match="blob_count"):
-        load_generate_config(overrides={"blob_count": (3, 1)})
+        GenerateConfig.load(blob_count=(3, 1))
     with pytest.raises(ConfigError, match="key 'kind'"):
-        load_generate_config(overrides={"kind": "squares"})
+        GenerateConfig.load(kind="squares")

@@ -9,13 +9,14 @@ from click.testing import CliRunner
 
 from maskbench import __version__
 from maskbench.cli import main
-from maskbench.config import load_config
-from maskbench.extract import ExtractConfig, extract_videos
-from maskbench.procedural import generate_masks
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
+from maskbench.procedural import GenerateConfig, generate_masks
 from maskbench.provenance import difference_note, differences, provenance
 from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
 from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
 
 
 def test_differences_name_the_version_and_the_keys():
@@ -30,7 +31,7 @@ def test_differences_name_the_version_and_the_keys():
 
 def _config(**changes: object) -> ExtractConfig:
     overrides = {"method": "dis", "working_size": 96, "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16}
-    return load_config("extract", ExtractConfig, overrides={**overrides, **changes})
+    return ExtractConfig.load(**{**overrides, **changes})
 
 
 def test_a_store_records_version_and_configuration_and_notes_a_change(tmp_path):
@@ -52,12 +53,12 @@ def test_a_store_records_version_and_configuration_and_notes_a_change(tmp_path):
 
 
 def test_rebuilding_a_split_with_other_settings_says_so(tmp_path):
-    generate_masks(tmp_path / "raw.store", kind="mixed", count=80, size=(256, 256), seed=3, workers=1)
-    first = build_testset(tmp_path / "raw.store", tmp_path / "split", per_bin=1, seed=1, workers=1)
+    generate_masks(tmp_path / "raw.store", config=GenerateConfig.load(kind="mixed", count=80, size=(256, 256), seed=3, workers=1))
+    first = build_testset(tmp_path / "raw.store", tmp_path / "split", config=TestsetConfig.load(per_bin=1, seed=1, workers=1))
     assert first.note is None
     meta = json.loads((tmp_path / "split" / "meta.json").read_text())
     assert meta["maskbench_version"] == __version__ and meta["config"]["combine_sources"] == [2, 5]
-    same = build_testset(tmp_path / "raw.store", tmp_path / "split", per_bin=1, seed=1, workers=2, overwrite=True)
+    same = build_testset(tmp_path / "raw.store", tmp_path / "split", config=TestsetConfig.load(per_bin=1, seed=1, workers=2), overwrite=True)
     assert same.note is None  # the worker count changes nothing
     (tmp_path / "c.toml").write_text("combine_sources = [1, 2]\n")
     result = CliRunner().invoke(

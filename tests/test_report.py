@@ -7,9 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from maskbench.bins import BIN_LABELS
-from maskbench.report import COLUMNS, IS_ABSENT, NOT_STORED, _inception_by_bin, build_table, plot_metrics, table_markdown
+from maskbench.report import _inception_by_bin
+from maskbench.report_plots import _confidence_halfwidths, _plot_rows, plot_metrics
+from maskbench.table1 import COLUMNS, IS_ABSENT, NOT_STORED, build_table, table_markdown
 
 
 def _pairs() -> pd.DataFrame:
@@ -84,20 +87,13 @@ def test_metrics_plot_is_written(tmp_path) -> None:
 
 
 def test_every_model_is_visible_with_its_confidence_band() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from maskbench.report import _confidence_halfwidths, _plot_rows
-
     pairs = _pairs()
     pairs.loc[pairs["model"] == "Telea", "l1"] = pairs.loc[pairs["model"] == "PConv", "l1"].to_numpy()  # equal values
     table = build_table(pairs, None, ["PConv", "Telea"])
     bands = _confidence_halfwidths(pairs, "l1")
     assert bands["PConv"][f"{BIN_LABELS[0]} N"] == pytest.approx(1.96 * np.std([1.0, 2.0], ddof=1) / np.sqrt(2))
     assert math.isnan(bands["PConv"][f"{BIN_LABELS[5]} B"])  # one pair: no interval
-    figure, axis = plt.subplots()
+    axis = Figure().subplots()
     x = {column: 0.05 + 0.01 * number for number, column in enumerate(COLUMNS)}
     rows = {model: table.loc[f"l1({model})(%)"].to_dict() for model in ("PConv", "Telea")}
     _plot_rows(axis, x, rows, published=False, colors=["C0", "C1"], bands=bands)
@@ -106,7 +102,6 @@ def test_every_model_is_visible_with_its_confidence_band() -> None:
     assert np.allclose(lines["PConv N"].get_ydata(), lines["Telea N"].get_ydata(), equal_nan=True)
     assert (np.asarray(lines["PConv N"].get_xdata()) < np.asarray(lines["Telea N"].get_xdata())).all()  # shifted apart
     assert len(axis.collections) == 2  # one band per model (class N; class B has single pairs)
-    plt.close(figure)
 
 
 # Liu et al. 2018, Table 1, typed here from the paper: rows PM and PConv, columns (0.01,0.1] N … (0.5,0.6] B

@@ -7,6 +7,7 @@ its calls) and, once, OpenCV's ``telea``.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +16,20 @@ import pytest
 from click.testing import CliRunner
 from skimage import data
 
+import maskbench.score as score_module
 from maskbench.bins import BIN_LABELS
 from maskbench.bins import testset_position as position_of_index
 from maskbench.cli import main
 from maskbench.errors import ConfigError, InputError, MissingWeightsError, OutputExistsError
-from maskbench.files import write_image, write_mask
+from maskbench.files import read_image, write_image, write_mask
 from maskbench.images import scan_images
 from maskbench.inception import INCEPTION_WEIGHTS, InceptionWeights
-from maskbench.report import write_report
+from maskbench.pairing import make_pairs, pair_position, select_masks
 from maskbench.parallel import Shard
-from maskbench.pairing import make_pairs, select_masks, shard_pairs
-from maskbench.score import bin_means, score
-from maskbench.testset import read_testset
+from maskbench.report import write_report
+from maskbench.results import bin_means
+from maskbench.score import ScoreConfig, score
+from maskbench.splits import read_testset
 
 SPEC = "test_score:mean_fill"
 CALLS = {"count": 0, "fail_after": None}
@@ -83,7 +86,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def one_run(inputs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     masks, images = inputs
     out = tmp_path_factory.mktemp("runs") / "whole"
-    score([SPEC], images=images, testset=masks, out_dir=out, device="cpu", **FAST)
+    score([SPEC], images, masks, out, config=ScoreConfig.load(device="cpu", **FAST))
     return out
 
 
@@ -120,7 +123,7 @@ def test_fewer_images_than_masks_says_how_many_are_missing(inputs: tuple[Path, P
 def test_shards_partition_the_pairs_and_take_every_bin(inputs: tuple[Path, Path]) -> None:
     masks, images = inputs
     pairs = make_pairs(read_testset(masks).masks, scan_images(images), seed=0, reuse_images=False)
-    shards = [shard_pairs(pairs, (k, 3)) for k in (1, 2, 3)]
+    shards = [Shard(k, 3).select(pairs, position=pair_position) for k in (1, 2, 3)]
     assert sorted(p.pair_id for shard in shards for p in shard) == [p.pair_id for p in pairs]
     assert all(len(shard) == 4 for shard in shards)
     assert Shard.parse("2/3") == (2, 3)
@@ -171,10 +174,10 @@ def test_an_interrupted_run_resumes_without_recomputing(inputs: tuple[Path, Path
     out = tmp_path / "resumed"
     CALLS["fail_after"] = 5
     with pytest.raises(KeyboardInterrupt):
-        score([SPEC], images=images, testset=masks, out_dir=out, device="cpu", **FAST)
+        score([SPEC], images, masks, out, config=ScoreConfig.load(device="cpu", **FAST))
     assert CALLS["count"] == 5  # chunks of 2: pairs 0-3 are saved, the fifth is lost
     CALLS.update(count=0, fail_after=None)
-    run = score([SPEC], images=images, testset=masks, out_dir=out, device="cpu", **FAST)
+    run = score([SPEC], images, masks, out, config=ScoreConfig.load(device="cpu", **FAST))
     assert CALLS["count"] == 8 and run.computed == {SPEC: 8}
     assert (out / "pairs.csv").read_bytes() == (one_run / "pairs.csv").read_bytes()
     assert (out / "table1.csv").read_bytes() == (one_run / "table1.csv").read_bytes()
@@ -183,17 +186,18 @@ def test_an_interrupted_run_resumes_without_recomputing(inputs: tuple[Path, Path
 def test_a_finished_run_is_kept_and_can_be_extended(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
     out = tmp_path / "run"
-    options = dict(images=images, testset=masks, out_dir=out, device="cpu", shard="1/4", **FAST)
-    score([SPEC], **options)
+    paths = (images, masks, out)
+    options = dict(device="cpu", shard="1/4", **FAST)
+    score([SPEC], *paths, config=ScoreConfig.load(**options))
     with pytest.raises(OutputExistsError, match="already holds the finished results.*--overwrite"):
-        score([SPEC], **options)
+        score([SPEC], *paths, config=ScoreConfig.load(**options))
     with pytest.raises(OutputExistsError, match=r"other settings \(pairing"):
-        score([SPEC], **{**options, "seed": 3})
+        score([SPEC], *paths, config=ScoreConfig.load(**{**options, "seed": 3}))
     CALLS["count"] = 0
-    run = score([SPEC, "telea"], **options)
+    run = score([SPEC, "telea"], *paths, config=ScoreConfig.load(**options))
     assert CALLS["count"] == 0 and run.computed == {SPEC: 0, "telea": 3}
     assert set(pd.read_csv(out / "pairs.csv")["model"]) == {SPEC, "telea"}
-    score([SPEC], overwrite=True, **options)
+    score([SPEC], *paths, config=ScoreConfig.load(**options), overwrite=True)
     assert CALLS["count"] == 3
 
 
@@ -201,7 +205,7 @@ def test_shards_merged_by_report_equal_one_run(inputs: tuple[Path, Path], one_ru
     masks, images = inputs
     shards = [tmp_path / "shard1", tmp_path / "shard2"]
     for number, out in enumerate(shards, start=1):
-        score([SPEC], images=images, testset=masks, out_dir=out, device="cpu", shard=f"{number}/2", **FAST)
+        score([SPEC], images, masks, out, config=ScoreConfig.load(device="cpu", shard=f"{number}/2", **FAST))
     write_report(shards, tmp_path / "merged")
     for name in ("pairs.csv", "table1.csv", "table1.md"):
         assert (tmp_path / "merged" / name).read_bytes() == (one_run / name).read_bytes(), name
@@ -212,33 +216,31 @@ def test_shards_merged_by_report_equal_one_run(inputs: tuple[Path, Path], one_ru
 def test_runs_of_other_pairings_are_not_merged(inputs: tuple[Path, Path], one_run: Path, tmp_path: Path) -> None:
     masks, images = inputs
     other = tmp_path / "seed1"
-    score([SPEC], images=images, testset=masks, out_dir=other, device="cpu", shard="1/4", seed=1, **FAST)
+    score([SPEC], images, masks, other, config=ScoreConfig.load(device="cpu", shard="1/4", seed=1, **FAST))
     with pytest.raises(InputError, match="pairs other masks and images"):
         write_report([one_run, other], tmp_path / "merged")
 
 
 def test_workers_do_not_change_the_numbers(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
-    common = dict(images=images, testset=masks, device="cpu", shard="2/4", inception=False, chunk_pairs=2, upscale_small_images=True)
-    score(["telea"], out_dir=tmp_path / "w0", workers=0, batch_size=1, **common)
-    score(["telea"], out_dir=tmp_path / "w2", workers=2, batch_size=3, **common)
+    common = dict(device="cpu", shard="2/4", inception=False, chunk_pairs=2, upscale_small_images=True)
+    score(["telea"], images, masks, tmp_path / "w0", config=ScoreConfig.load(workers=0, batch_size=1, **common))
+    score(["telea"], images, masks, tmp_path / "w2", config=ScoreConfig.load(workers=2, batch_size=3, **common))
     assert (tmp_path / "w0" / "pairs.csv").read_bytes() == (tmp_path / "w2" / "pairs.csv").read_bytes()
 
 
 def test_missing_inception_weights_stop_the_run_before_any_work(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
     with pytest.raises(MissingWeightsError, match=rf"(--no-inception|{INCEPTION_WEIGHTS.file_name})"):
-        score([SPEC], images=images, testset=masks, out_dir=tmp_path / "out", workers=0,
-              inception_weights=str(tmp_path / "absent.pth"))  # fmt: skip
+        score([SPEC], images, masks, tmp_path / "out",
+              config=ScoreConfig.load(workers=0, inception_weights=str(tmp_path / "absent.pth")))  # fmt: skip
     assert not (tmp_path / "out").exists() and CALLS["count"] == 0
 
 
 def test_save_images_writes_truth_input_and_outputs(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
     out = tmp_path / "saved"
-    score([SPEC], images=images, testset=masks, out_dir=out, device="cpu", shard="1/6", save_images=True, **FAST)
-    from maskbench.files import read_image
-
+    score([SPEC], images, masks, out, config=ScoreConfig.load(device="cpu", shard="1/6", save_images=True, **FAST))
     pairs = pd.read_csv(out / "pairs.csv", dtype={"pair": str})
     for pair in pairs["pair"]:
         truth = read_image(out / "images" / "gt" / f"{pair}.png")
@@ -283,14 +285,11 @@ class _ColourFeatures:
 def test_inception_features_are_cached_per_pair_for_models_and_truth(
     inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import maskbench.score as score_module
-
     monkeypatch.setattr(score_module, "resolve_inception", lambda weights: InceptionWeights(tmp_path / "weights.pth", True, "test"))
     monkeypatch.setattr(score_module, "InceptionFeatures", _ColourFeatures)
     masks, images = inputs
     out = tmp_path / "with_is"
-    score([SPEC], images=images, testset=masks, out_dir=out, device="cpu", shard="1/4",
-          **{**FAST, "inception": True})  # fmt: skip
+    score([SPEC], images, masks, out, config=ScoreConfig.load(device="cpu", shard="1/4", **{**FAST, "inception": True}))
     for folder in (out / "cache" / "gt", out / "cache" / "models" / "test_score_mean_fill"):
         stored = [np.load(path) for path in sorted(folder.glob("part-*.npz"))]
         assert sum(len(part["pair"]) for part in stored) == 3
@@ -301,8 +300,6 @@ def test_inception_features_are_cached_per_pair_for_models_and_truth(
 
 
 def test_report_paper_adds_the_published_rows_and_an_old_run_shows_ssim_paper_unavailable(one_run: Path, tmp_path: Path) -> None:
-    import shutil
-
     old = tmp_path / "old_run"
     shutil.copytree(one_run, old)
     for part in (old / "cache" / "models").glob("*/part-*.csv"):  # as a run made before ssim_paper existed

@@ -22,7 +22,7 @@ from maskbench.cli import main
 from maskbench.errors import InputError
 from maskbench.files import read_image, read_mask, write_image, write_mask
 from maskbench.images import resize_hole
-from maskbench.testset import MismatchWarning, read_testset
+from maskbench.splits import MismatchWarning, read_testset
 
 MODELS_FILE = '''
 import os

@@ -16,9 +16,12 @@ from maskbench import bins
 from maskbench.cli import main
 from maskbench.errors import ConfigError, InputError, InsufficientMasksError, OutputExistsError
 from maskbench.files import read_mask, write_mask
-from maskbench.procedural import generate_masks
+from maskbench.manifest import MANIFEST_COLUMNS, read_manifest
+from maskbench.procedural import GenerateConfig, generate_masks
+from maskbench.splits import read_testset
 from maskbench.store import MaskStore
-from maskbench.testset import MANIFEST_COLUMNS, build_testset, read_manifest, read_testset
+from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
 
 PER_BIN = 2
 
@@ -26,14 +29,14 @@ PER_BIN = 2
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "raw.store"
-    generate_masks(path, kind="mixed", count=160, size=(320, 320), seed=5, workers=1)
+    generate_masks(path, config=GenerateConfig.load(kind="mixed", count=160, size=(320, 320), seed=5, workers=1))
     return path
 
 
 @pytest.fixture(scope="module")
 def split(store_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("split") / "split"
-    summary = build_testset(store_path, out, per_bin=PER_BIN, seed=11, workers=1)
+    summary = build_testset(store_path, out, config=TestsetConfig.load(per_bin=PER_BIN, seed=11, workers=1))
     return out, summary
 
 
@@ -43,7 +46,7 @@ def _files(folder):
 
 def test_every_mask_matches_its_manifest_row_and_bin(split):
     out, summary = split
-    rows = read_manifest(out)
+    rows = [row.csv_fields() for row in read_manifest(out)]
     assert list(rows[0]) == list(MANIFEST_COLUMNS)
     assert len(rows) == 12 * PER_BIN == len(list((out / "masks").glob("*.png")))
     assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:05d}.png" for i in range(12 * PER_BIN)]
@@ -67,7 +70,7 @@ def test_every_mask_matches_its_manifest_row_and_bin(split):
 
 def test_rebuild_with_two_workers_is_byte_identical(split, store_path, tmp_path):
     out, _ = split
-    build_testset(store_path, tmp_path / "again", per_bin=PER_BIN, seed=11, workers=2)
+    build_testset(store_path, tmp_path / "again", config=TestsetConfig.load(per_bin=PER_BIN, seed=11, workers=2))
     assert _files(tmp_path / "again") == _files(out)
 
 
@@ -80,10 +83,10 @@ def test_interrupted_build_resumes_and_gives_the_same_bytes(split, store_path, t
 
     monkeypatch.setattr(maskbench.testset, "_finish", crash)
     with pytest.raises(KeyboardInterrupt):
-        build_testset(store_path, target, per_bin=PER_BIN, seed=11, workers=1)
+        build_testset(store_path, target, config=TestsetConfig.load(per_bin=PER_BIN, seed=11, workers=1))
     monkeypatch.undo()
     assert not target.exists()  # nothing that looks complete
-    summary = build_testset(store_path, target, per_bin=PER_BIN, seed=11, workers=1)
+    summary = build_testset(store_path, target, config=TestsetConfig.load(per_bin=PER_BIN, seed=11, workers=1))
     assert summary.reused == 12 * PER_BIN
     assert _files(target) == _files(out)
 
@@ -97,6 +100,22 @@ def test_read_testset_of_a_built_split(split):
         k, border, _ = bins.testset_position(index, per_bin=PER_BIN)
         assert (mask.ratio_bin, mask.border, mask.bin_label) == (k, border, bins.BIN_LABELS[k])
     assert len(testset.in_bin(3, "B")) == PER_BIN
+
+
+def test_read_testset_of_a_split_written_before_later_manifest_columns(split, tmp_path):
+    """Splits of version 0.1.0 have no ``sources`` column; scoring reads them as before."""
+    out, _ = split
+    old = tmp_path / "old-split"
+    shutil.copytree(out, old)
+    with open(old / "manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = [column for column in MANIFEST_COLUMNS if column != "sources"]
+    with open(old / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    testset = read_testset(old)
+    assert [mask.index for mask in testset.masks] == [mask.index for mask in read_testset(out).masks]
 
 
 def test_read_testset_rejects_a_modified_mask(split, tmp_path):
@@ -132,20 +151,20 @@ def test_numbered_folder_is_read_as_nvidia_and_mismatches_are_counted(split, tmp
 def test_existing_output_and_missing_store_give_the_promised_messages(split, store_path, tmp_path):
     out, _ = split
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
-        build_testset(store_path, out, per_bin=PER_BIN, seed=11, workers=1)
+        build_testset(store_path, out, config=TestsetConfig.load(per_bin=PER_BIN, seed=11, workers=1))
     with pytest.raises(InputError, match="is not a mask store .*maskbench generate"):
-        build_testset(tmp_path / "nowhere", tmp_path / "x", per_bin=1, workers=1)
+        build_testset(tmp_path / "nowhere", tmp_path / "x", config=TestsetConfig.load(per_bin=1, workers=1))
     for bad, message in [
         ("combine_sources = [0, 2]", r"combine_sources must be \[low, high\] with 1 <= low <= high, got \[0, 2\]"),
         ('steer_distance = "manhattan"', r"'steer_distance' .*got 'manhattan'"),
     ]:
         (tmp_path / "bad.toml").write_text(bad + "\n")
         with pytest.raises(ConfigError, match=message):
-            build_testset(store_path, tmp_path / "x", config_file=tmp_path / "bad.toml")
+            build_testset(store_path, tmp_path / "x", config=TestsetConfig.load(tmp_path / "bad.toml"))
     user = tmp_path / "bad.toml"
     user.write_text("per_bim = 3\n")
     with pytest.raises(ConfigError, match="unknown key 'per_bim'.*did you mean 'per_bin'"):
-        build_testset(store_path, tmp_path / "x", config_file=user)
+        build_testset(store_path, tmp_path / "x", config=TestsetConfig.load(user))
 
 
 def test_a_store_of_only_small_masks_fills_every_bin_by_combining_sources(tmp_path):
@@ -160,9 +179,9 @@ def test_a_store_of_only_small_masks_fills_every_bin_by_combining_sources(tmp_pa
     store = MaskStore.create(tmp_path / "small")
     store.append(holes, sources=[f"streak{i}" for i in range(12)], frames=list(range(12)))
     assert store.hole_ratios().max() <= 0.05
-    summary = build_testset(tmp_path / "small", tmp_path / "split", per_bin=2, seed=4, workers=1)
+    summary = build_testset(tmp_path / "small", tmp_path / "split", config=TestsetConfig.load(per_bin=2, seed=4, workers=1))
     assert all(stats.filled == 2 for stats in summary.bins)
-    rows = read_manifest(tmp_path / "split")
+    rows = [row.csv_fields() for row in read_manifest(tmp_path / "split")]
     for row in rows:
         hole = read_mask(tmp_path / "split" / row["file"])
         k, border, _ = bins.testset_position(int(row["index"]), per_bin=2)
@@ -183,13 +202,13 @@ def test_a_store_that_cannot_fill_the_large_bins_is_named(tmp_path):
     user = tmp_path / "strict.toml"
     user.write_text("max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\nnatural_tries = [3, 3, 3, 3, 3, 3]\nnatural_max_dilation = 20.0\n")
     with pytest.raises(InsufficientMasksError, match=r"cannot fill every bin .*\(0\.\d,0\.\d\] [NB]: \d+ of \d+ slots tried.*raise max_dilation \(now 20\)"):
-        build_testset(tmp_path / "dots", tmp_path / "split", per_bin=3, workers=1, config_file=user)
+        build_testset(tmp_path / "dots", tmp_path / "split", config=TestsetConfig.load(user, per_bin=3, workers=1))
     assert not (tmp_path / "split").exists()
 
 
 def test_clear_band_strategy_cuts_n_masks_at_the_margin(store_path, tmp_path):
-    build_testset(store_path, tmp_path / "band", per_bin=1, seed=2, workers=1, strategy="clear-band")
-    rows = read_manifest(tmp_path / "band")
+    build_testset(store_path, tmp_path / "band", config=TestsetConfig.load(per_bin=1, seed=2, workers=1, strategy="clear-band"))
+    rows = [row.csv_fields() for row in read_manifest(tmp_path / "band")]
     n_rows = [row for row in rows if row["border"] == "N"]
     assert {row["strategy"] for row in n_rows} == {"clear-band"}
     assert all(int(row["min_border_dist"]) >= 50 for row in n_rows)

@@ -19,13 +19,14 @@ import pytest
 import torch
 
 from maskbench.distributed import Ranks
-from maskbench.extract import ExtractConfig, extract_videos
-from maskbench.config import load_config
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
 from maskbench.models.unet import build_unet, he_initialize
-from maskbench.score import score
+from maskbench.score import ScoreConfig, score
 from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
 from maskbench.train import train
+from maskbench.train_config import TrainConfig
 from test_score import make_images, make_nvidia_folder
 from test_train import AUGMENT, TinyFeatures
 from torchrun_job import ddp_step_weights
@@ -87,7 +88,8 @@ def test_training_writes_once_records_the_world_size_and_resumes_with_one_proces
     log = pd.read_csv(run / "log.csv")
     assert log["step"].tolist() == [1, 2]  # rank 0 alone wrote the log: no duplicated rows
     assert (run / "checkpoints" / "step-00000002.pt").is_file()
-    resumed = train(run, resume=True, stop_step=3, device="cpu", augment=AUGMENT, feature_extractor=TinyFeatures())
+    config = TrainConfig.load_run(run, resume=True, stop_step=3, device="cpu")
+    resumed = train(run, config=config, augment=AUGMENT, feature_extractor=TinyFeatures())
     assert resumed.step == 3
     assert json.loads((run / "run.json").read_text())["world_size"] == 1
     assert pd.read_csv(run / "log.csv")["step"].tolist() == [1, 2, 3]
@@ -96,8 +98,9 @@ def test_training_writes_once_records_the_world_size_and_resumes_with_one_proces
 def test_score_under_torchrun_equals_one_process(job, tmp_path: Path) -> None:
     paths = job[2]
     one = tmp_path / "one"
-    score(["telea"], images=paths["images"], testset=paths["testset"], out_dir=one, device="cpu", workers=0, inception=False,
-          batch_size=2, size=64, upscale_small_images=True, limit_per_bin=1)  # fmt: skip
+    config = ScoreConfig.load(device="cpu", workers=0, inception=False, batch_size=2, size=64, upscale_small_images=True,
+                              limit_per_bin=1)  # fmt: skip
+    score(["telea"], paths["images"], paths["testset"], one, config=config)
     two = paths["out"] / "score"
     for name in ("pairs.csv", "table1.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(two / name), pd.read_csv(one / name))
@@ -107,7 +110,7 @@ def test_score_under_torchrun_equals_one_process(job, tmp_path: Path) -> None:
 def test_extract_under_torchrun_writes_one_store_equal_to_one_process(job, tmp_path: Path) -> None:
     paths = job[2]
     one = tmp_path / "one.store"
-    config = load_config("extract", ExtractConfig, user_file=paths["extract_config"])
+    config = ExtractConfig.load(paths["extract_config"])
     extract_videos(paths["videos"], one, config=config, show_progress=False)
     expected, found = MaskStore.open(one), MaskStore.open(paths["out"] / "masks.store")
     assert len(expected) > 0 and len(found) == len(expected)  # each video once, not once per rank

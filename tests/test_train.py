@@ -17,13 +17,15 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
+import maskbench.train as train_module
 from maskbench.augment import AugmentConfig
 from maskbench.cli import main
 from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import write_image
 from maskbench.models import load_inpainter
 from maskbench.store import MaskStore
-from maskbench.train import TrainingInterrupted, load_train_config, train
+from maskbench.train import TrainingInterrupted, train
+from maskbench.train_config import TrainConfig
 
 AUGMENT = AugmentConfig(dilation_radius=(0, 1), rotation_degrees=(-30.0, 30.0), crop_scale=(0.6, 1.0), frame_inset=0.04, flip_horizontal=0.5, flip_vertical=0.0)
 # A thin U-Net (width 1/16) on 32 px crops keeps a step well under a second on the CPU.
@@ -66,10 +68,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def run_training(run: Path, data, *, steps: int, extractor: nn.Module | None = None, **options):  # type: ignore[no-untyped-def]
     images, masks = data
     overrides = {**TINY, **options.pop("config", {})}
-    return train(
-        run, config=load_train_config(overrides=overrides), arch=options.pop("arch", "pconv"), images=images, masks=masks,
-        stop_step=steps, device="cpu", augment=AUGMENT, feature_extractor=extractor or TinyFeatures(), **options,
-    )
+    config = TrainConfig.load(**overrides, arch=options.pop("arch", "pconv"), stop_step=steps, device="cpu", **options)
+    return train(run, images, masks, config=config, augment=AUGMENT, feature_extractor=extractor or TinyFeatures())
 
 
 def read_log(run: Path) -> list[dict[str, str]]:
@@ -168,8 +168,6 @@ class RecordingVGG(TinyFeatures):
 
 @pytest.fixture()
 def recording_vgg(monkeypatch: pytest.MonkeyPatch) -> type[RecordingVGG]:
-    import maskbench.train as train_module
-
     RecordingVGG.paths, RecordingVGG.interrupt_at_call = [], None
     monkeypatch.setattr(train_module, "VGG16Features", RecordingVGG)
     return RecordingVGG

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import maskbench.video as video_module
 from maskbench.errors import InputError
 from maskbench.synthetic import write_corrupt_video, write_frames_folder, write_video
 from maskbench.video import PairReader, VideoSource, find_videos, frame_count, read_frames, working_shape
@@ -92,8 +93,6 @@ def test_pair_reader_takes_every_stride_th_consecutive_pair(tmp_path: Path) -> N
 
 
 def test_pair_reader_skips_frames_no_pair_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import maskbench.video as video_module
-
     write_frames_folder(tmp_path / "f", _flat_frames(10))
     decoded: list[str] = []
     original = video_module.read_image

@@ -23,7 +23,8 @@ from maskbench.cli import main
 from maskbench.distributed import Ranks, join_job, unwrapped, wait_for_all, wrap_for_ranks
 from maskbench.losses import InpaintingLoss
 from maskbench.models.unet import build_unet, he_initialize
-from maskbench.train import load_train_config, train
+from maskbench.train import train
+from maskbench.train_config import TrainConfig
 from test_train import AUGMENT, TINY, TinyFeatures
 
 SCORE_OPTIONS = ["--model", "telea", "--device", "cpu", "--no-inception", "--workers", "0", "--batch-size", "2",
@@ -39,7 +40,7 @@ def ddp_step_weights(ranks: Ranks) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(1)
     image = torch.rand(2, 3, 32, 32, generator=generator)
     valid_mask = (torch.rand(2, 1, 32, 32, generator=generator) > 0.3).float()
-    loss_function = InpaintingLoss(TinyFeatures(), weights=load_train_config(overrides=TINY).loss_weights())
+    loss_function = InpaintingLoss(TinyFeatures(), weights=TrainConfig.load(**TINY).loss_weights())
     loss = loss_function(trained(image * valid_mask, valid_mask), image, valid_mask)["total"]
     optimizer.zero_grad()
     loss.backward()
@@ -55,9 +56,8 @@ def run_command(arguments: list[str]) -> None:
 def main_job(out: Path, images: str, testset: str, videos: str, train_images: str, train_masks: str, extract_config: str) -> None:
     ranks = join_job()
     torch.save(ddp_step_weights(ranks), out / f"ddp-rank{ranks.rank}.pt")
-    config = load_train_config(overrides={**TINY, "batch_size": 4, "checkpoint_every": 100})  # 2 images per rank
-    train(out / "run", config=config, arch="pconv", images=train_images, masks=train_masks, stop_step=2, device="cpu",
-          augment=AUGMENT, feature_extractor=TinyFeatures())  # fmt: skip
+    config = TrainConfig.load(**{**TINY, "batch_size": 4, "checkpoint_every": 100}, arch="pconv", stop_step=2, device="cpu")  # 2 images per rank
+    train(out / "run", train_images, train_masks, config=config, augment=AUGMENT, feature_extractor=TinyFeatures())
     run_command(["score", *SCORE_OPTIONS, "--images", images, "--testset", testset, "--out", str(out / "score")])
     run_command(["extract", "--videos", videos, "--out", str(out / "masks.store"), "--config", extract_config])
     wait_for_all(ranks)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import click
 
 from maskbench import __version__
+from maskbench.cli import extract, masks, score, testset, train
+
+#: The modules of the commands, one per pipeline stage; each lists its click commands in ``COMMANDS``.
+COMMAND_MODULES = (extract, masks, testset, score, train)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,16 +34,6 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    """Add the ``COMMANDS`` of every module of this package (one module per pipeline stage)."""
-    import importlib
-    import pkgutil
-
-    for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name != "common":
-            module = importlib.import_module(f"{__name__}.{module_info.name}")
-            for command in module.COMMANDS:
-                main.add_command(command)
-
-
-_register()
+for _module in COMMAND_MODULES:
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

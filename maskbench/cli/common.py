@@ -104,5 +104,5 @@ workers_option = click.option(
 )
 seed_option = click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed. [config]")
 device_option = click.option(
-    "--device", default="auto", show_default=True, help="Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ..."
+    "--device", default=None, help="Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ... [config; default: auto]"
 )

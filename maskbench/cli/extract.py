@@ -15,11 +15,11 @@ from maskbench.cli.common import (
     reports_user_errors,
     workers_option,
 )
-from maskbench.config import load_config
 from maskbench.distributed import quiet_rank
-from maskbench.extract import ExtractConfig, extract_videos, merge_stores
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
 from maskbench.flow_choice import AUTO_METHOD
-from maskbench.parallel import Shard
+from maskbench.merging import merge_stores
 
 
 @click.command("extract")
@@ -69,13 +69,13 @@ from maskbench.parallel import Shard
     "--allow-mixed-methods",
     is_flag=True,
     default=False,
-    help="Append to a store that holds masks of another flow method or occlusion test.",
+    help="Append to a store that holds masks of another flow method or occlusion test. [config]",
 )
 @click.option(
     "--shard",
-    default="1/1",
-    show_default=True,
-    help="Process only part K (from 1) of N of the videos; auto: this task's place in a SLURM job array.",
+    default=None,
+    help="Process only part K (from 1) of N of the videos, K/N (1/1: all); auto: this task's place "
+    "in a SLURM job array. [config]",
 )
 @overwrite_option
 @config_option
@@ -85,14 +85,14 @@ def extract_command(
     store: Path,
     method: str | None,
     occlusion: str | None,
-    device: str,
+    device: str | None,
     stride: int | None,
     batch_size: int | None,
     working_size: int | None,
     workers: int | None,
     threads: int | None,
     allow_mixed_methods: bool,
-    shard: str,
+    shard: str | None,
     overwrite: bool,
     config_file: Path | None,
 ) -> None:
@@ -104,29 +104,20 @@ def extract_command(
     The default --method auto depends on the device (TV-L1 on a GPU, DIS on a CPU); the
     store records the method and refuses to mix two unless --allow-mixed-methods.
     """
-    config = load_config(
-        "extract",
-        ExtractConfig,
-        user_file=config_file,
-        overrides={
-            "method": method,
-            "occlusion": occlusion,
-            "stride": stride,
-            "batch_size": batch_size,
-            "working_size": working_size,
-            "workers": workers,
-            "threads": threads,
-        },
-    )
-    summary = extract_videos(
-        videos_dir,
-        store,
-        config=config,
+    config = ExtractConfig.load(
+        config_file,
+        method=method,
+        occlusion=occlusion,
         device=device,
-        shard=Shard.parse(shard),
-        overwrite=overwrite,
-        allow_mixed_methods=allow_mixed_methods,
+        stride=stride,
+        batch_size=batch_size,
+        working_size=working_size,
+        workers=workers,
+        threads=threads,
+        shard=shard,
+        allow_mixed_methods=allow_mixed_methods or None,  # the flag only ever turns it on
     )
+    summary = extract_videos(videos_dir, store, config=config, overwrite=overwrite)
     if not quiet_rank():  # under torchrun, rank 0 reports for all
         click.echo(summary.to_text())
         click.echo(f"masks written to {store}")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from maskbench.chunked_append import AppendSummary
 from maskbench.cli.common import config_option, overwrite_option, reports_user_errors, seed_option, workers_option
-from maskbench.importing import AppendSummary, PolarityWarning, import_masks
-from maskbench.procedural import generate_masks
+from maskbench.importing import ImportConfig, PolarityWarning, import_masks
+from maskbench.procedural import GenerateConfig, generate_masks
 
 append_option = click.option(
-    "--append", is_flag=True, default=False, help="Add to an existing store instead of refusing."
+    "--append", is_flag=True, default=None, help="Add to an existing store instead of refusing. [config]"
 )
 
 
@@ -39,7 +40,7 @@ def generate_command(
     store: Path,
     seed: int | None,
     workers: int | None,
-    append: bool,
+    append: bool | None,
     overwrite: bool,
     config_file: Path | None,
 ) -> None:
@@ -52,18 +53,15 @@ def generate_command(
     Example:
       maskbench generate --kind mixed -n 5000 --out raw.store --seed 0
     """
-    summary = generate_masks(
-        store, kind=kind, count=count, size=size, seed=seed, workers=workers,
-        overwrite=overwrite, append=append, config_file=config_file,
-    )  # fmt: skip
-    _report(summary)
+    config = GenerateConfig.load(config_file, kind=kind, count=count, size=size, seed=seed, workers=workers, append=append)
+    _report(generate_masks(store, config=config, overwrite=overwrite))
 
 
 @click.command("import-masks")
 @click.argument("src_dir", type=click.Path(path_type=Path))
 @click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write.")
-@click.option("--invert", is_flag=True, default=False, help="Black (0) marks holes, e.g. NVIDIA's training masks (white = valid).")
-@click.option("--threshold", type=click.IntRange(0, 254), default=None, help="Binarize gray or JPEG masks: pixels > T are white. Without it, non-binary files are rejected.")
+@click.option("--invert", is_flag=True, default=None, help="Black (0) marks holes, e.g. NVIDIA's training masks (white = valid). [config]")
+@click.option("--threshold", type=click.IntRange(0, 254), default=None, help="Binarize gray or JPEG masks: pixels > T are white. Without it, non-binary files are rejected. [config]")
 @workers_option
 @append_option
 @overwrite_option
@@ -72,10 +70,10 @@ def generate_command(
 def import_masks_command(
     src_dir: Path,
     store: Path,
-    invert: bool,
+    invert: bool | None,
     threshold: int | None,
     workers: int | None,
-    append: bool,
+    append: bool | None,
     overwrite: bool,
     config_file: Path | None,
 ) -> None:
@@ -88,12 +86,10 @@ def import_masks_command(
     Example:
       maskbench import-masks nvidia_train_masks/ --invert --out raw.store
     """
+    config = ImportConfig.load(config_file, invert=invert, threshold=threshold, workers=workers, append=append)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PolarityWarning)
-        summary = import_masks(
-            src_dir, store, invert=invert, threshold=threshold, workers=workers,
-            overwrite=overwrite, append=append, config_file=config_file,
-        )  # fmt: skip
+        summary = import_masks(src_dir, store, config=config, overwrite=overwrite)
     if summary.polarity_warning:
         click.echo(f"Warning: {summary.polarity_warning}", err=True)
     _report(summary)

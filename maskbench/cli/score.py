@@ -9,14 +9,14 @@ import click
 from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
 from maskbench.distributed import quiet_rank
 from maskbench.report import write_report
-from maskbench.score import score
+from maskbench.score import ScoreConfig, score
 
 
 @click.command("score")
 @click.option("--model", "models", multiple=True, required=True, help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several.")
 @click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side --size, 512) and centre-cropped. Smaller photos are refused (see --upscale-small-images).")
 @click.option("--testset", required=True, type=click.Path(path_type=Path), help="Split made by build-testset, or a folder of NVIDIA's test masks 00000.png-11999.png.")
-@click.option("--invert", "invert_masks", is_flag=True, default=False, help="The --testset folder draws valid pixels white (black = hole).")
+@click.option("--invert", "invert_masks", is_flag=True, flag_value=True, default=None, help="The --testset folder draws valid pixels white (black = hole).")
 @click.option("--size", type=click.IntRange(16, 512), default=None, help="Score at SIZE x SIZE (e.g. 256): images resized, masks shrunk from 512 keeping their bins. [config: 512]")
 @click.option("--upscale-small-images", is_flag=True, flag_value=True, default=None, help="Enlarge images smaller than --size (bicubic) instead of refusing them.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Result folder: created, or resumed/extended when it holds an unfinished run.")
@@ -36,11 +36,11 @@ def score_command(
     models: tuple[str, ...],
     images: Path,
     testset: Path,
-    invert_masks: bool,
+    invert_masks: bool | None,
     size: int | None,
     upscale_small_images: bool | None,
     out_dir: Path,
-    device: str,
+    device: str | None,
     batch_size: int | None,
     workers: int | None,
     seed: int | None,
@@ -66,13 +66,12 @@ def score_command(
       maskbench score --model telea --model pconv:runs/pconv.pt \\
           --images places2_test/ --testset split/ --out results/ --no-inception
     """
-    run = score(
-        list(models), images=images, testset=testset, out_dir=out_dir, device=device, shard=shard,
-        invert_masks=invert_masks, overwrite=overwrite, config_file=config_file, batch_size=batch_size,
-        workers=workers, seed=seed, limit_per_bin=limit_per_bin, reuse_images=reuse_images,
-        save_images=save_images, inception=False if no_inception else None, size=size,
-        upscale_small_images=upscale_small_images,
+    config = ScoreConfig.load(
+        config_file, device=device, shard=shard, invert_masks=invert_masks, batch_size=batch_size, workers=workers,
+        seed=seed, limit_per_bin=limit_per_bin, reuse_images=reuse_images, save_images=save_images,
+        inception=False if no_inception else None, size=size, upscale_small_images=upscale_small_images,
     )  # fmt: skip
+    run = score(list(models), images, testset, out_dir, config=config, overwrite=overwrite)
     if quiet_rank():  # under torchrun, rank 0 reports for all
         return
     if run.unreadable:

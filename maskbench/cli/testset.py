@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from maskbench.cli.common import config_option, overwrite_option, reports_user_errors, seed_option, workers_option
-from maskbench.inspection import inspect_path
-from maskbench.testset import STRATEGIES, build_testset
+from maskbench.inspection import InspectConfig, inspect_path
+from maskbench.testset import build_testset
+from maskbench.testset_config import STRATEGIES, TestsetConfig
 
 
 @click.command("build-testset")
@@ -42,10 +43,8 @@ def build_testset_command(
     Example:
       maskbench build-testset --masks raw.store --out split/ --per-bin 1000 --seed 0
     """
-    summary = build_testset(
-        store, out_dir, per_bin=per_bin, seed=seed, workers=workers, strategy=strategy,
-        overwrite=overwrite, config_file=config_file,
-    )  # fmt: skip
+    config = TestsetConfig.load(config_file, per_bin=per_bin, seed=seed, workers=workers, strategy=strategy)
+    summary = build_testset(store, out_dir, config=config, overwrite=overwrite)
     click.echo(summary.table())
     if summary.reuse is not None:
         click.echo(summary.reuse.text())
@@ -80,10 +79,8 @@ def inspect_command(
     statistics are printed beside the medians measured on NVIDIA's released test masks, with
     the ratio of every cell and the count of bins within x1.5 (fidelity.md, fidelity.png).
     """
-    report = inspect_path(
-        path, out=out_dir, margin=margin, overwrite=overwrite, workers=workers,
-        stats_per_bin=stats_per_bin, config_file=config_file,
-    )  # fmt: skip
+    config = InspectConfig.load(config_file, margin=margin, stats_per_bin=stats_per_bin, workers=workers)
+    report = inspect_path(path, out_dir, config=config, overwrite=overwrite)
     click.echo(report.text())
     click.echo(f"histogram.png, examples.png, fidelity.png, shape_stats.csv, fidelity.md and summary.md written to {report.out_dir}")
 

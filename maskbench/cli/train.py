@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
-from maskbench.train import load_run_config, load_train_config, train, weights_path
+from maskbench.train import train
+from maskbench.train_config import TrainConfig
+from maskbench.training_run import weights_path
 
 
 @click.command("train")
@@ -15,9 +17,9 @@ from maskbench.train import load_run_config, load_train_config, train, weights_p
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="Folder of training images (random crops). Recorded in the run.")
 @click.option("--masks", type=click.Path(path_type=Path), default=None, help="Mask store of raw masks, augmented on the fly. Recorded in the run.")
 @click.option("--out", "run", required=True, type=click.Path(path_type=Path), help="Run folder: checkpoints/, log.csv, samples/, run.json.")
-@click.option("--finetune", is_flag=True, default=False, help="Fine-tuning phase on an existing run: lr 5e-5, encoder BatchNorm frozen.")
-@click.option("--resume", is_flag=True, default=False, help="Continue an existing run from its newest checkpoint.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Stop at this total step. [config: steps; fine-tuning: its start + finetune_steps]")
+@click.option("--finetune", is_flag=True, default=None, help="Fine-tuning phase on an existing run: lr 5e-5, encoder BatchNorm frozen. [config]")
+@click.option("--resume", is_flag=True, default=None, help="Continue an existing run from its newest checkpoint. [config]")
+@click.option("--steps", "stop_step", type=click.IntRange(min=1), default=None, help="Stop at this total step. [config: stop_step; default steps, fine-tuning: its start + finetune_steps]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per step. [config]")
 @click.option("--size", "image_size", type=click.IntRange(min=8), default=None, help="Side of the crops and masks, px. [config: image_size]")
 @device_option
@@ -31,12 +33,12 @@ def train_command(
     images: Path | None,
     masks: Path | None,
     run: Path,
-    finetune: bool,
-    resume: bool,
-    steps: int | None,
+    finetune: bool | None,
+    resume: bool | None,
+    stop_step: int | None,
     batch_size: int | None,
     image_size: int | None,
-    device: str,
+    device: str | None,
     workers: int | None,
     seed: int | None,
     overwrite: bool,
@@ -54,13 +56,14 @@ def train_command(
     config, ...); options that would change them are refused. Needs torchvision's VGG-16
     ImageNet weights (vgg16-397923af.pth) for the loss.
     """
-    overrides = {"batch_size": batch_size, "image_size": image_size, "workers": workers, "seed": seed}
-    existing = resume or finetune
-    config = load_run_config(run, config_file, overrides) if existing else load_train_config(config_file, overrides)
-    result = train(
-        run, config=config, arch=arch, images=images, masks=masks, finetune=finetune, resume=resume,
-        overwrite=overwrite, stop_step=steps, device=device,  # type: ignore[arg-type]
-    )
+    options = {
+        "arch": arch, "finetune": finetune, "resume": resume, "stop_step": stop_step, "device": device,
+        "batch_size": batch_size, "image_size": image_size, "workers": workers, "seed": seed,
+    }  # fmt: skip
+    config = TrainConfig.load(config_file, **options)
+    if config.continues_run:  # an existing run keeps the settings it recorded
+        config = TrainConfig.load_run(run, config_file, **options)
+    result = train(run, images, masks, config=config, overwrite=overwrite)
     click.echo(f"{result.phase} phase at step {result.step}; checkpoint {result.checkpoint}")
     click.echo(f"weights for scoring {weights_path(result.checkpoint)}; log {run / 'log.csv'}, sample grids {run / 'samples'}")
 

@@ -45,9 +45,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from flow.device import resolve_device
 from maskbench.checks import check_image_and_hole, check_image_and_hole_batch
 from maskbench.compositing import composite
 from maskbench.errors import ConfigError, InputError
+from maskbench.images import to_torch_batch
+from maskbench.models.unet import ARCHITECTURES, build_unet, he_initialize
 
 Kind = Literal["torch", "cpu"]
 NumpyFill = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -172,8 +175,8 @@ class CpuInpainter(Inpainter):
             return image.clone()
         images = image.detach().permute(0, 2, 3, 1).cpu().numpy()
         holes = hole.detach()[:, 0].cpu().numpy()
-        filled = np.stack([self._fill_numpy(one_image, one_hole) for one_image, one_hole in zip(images, holes)])
-        return torch.from_numpy(filled).permute(0, 3, 1, 2).to(image.device).contiguous()
+        filled = [self._fill_numpy(one_image, one_hole) for one_image, one_hole in zip(images, holes)]
+        return to_torch_batch(filled, image.device).contiguous()
 
 
 class TorchInpainter(Inpainter):
@@ -204,8 +207,6 @@ class TorchInpainter(Inpainter):
         device: str | torch.device | None = None,
         checkpoint_sha256: str | None = None,
     ) -> None:
-        from flow.device import resolve_device
-
         self.device = resolve_device(device)
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format).eval()
@@ -226,8 +227,7 @@ class TorchInpainter(Inpainter):
         return composite(filled, image, hole)
 
     def _fill_numpy(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        batch = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
-        filled = self._fill_torch(batch, torch.from_numpy(np.ascontiguousarray(hole))[None, None])
+        filled = self._fill_torch(to_torch_batch([image], "cpu"), to_torch_batch([hole], "cpu"))
         return filled[0].permute(1, 2, 0).numpy()
 
 
@@ -340,8 +340,6 @@ def load_unet(arch: str, checkpoint: dict[str, Any] | None, *, source: str) -> n
 
     ``checkpoint=None`` gives seeded He-initialised random weights (for speed tests only).
     """
-    from maskbench.models.unet import ARCHITECTURES, build_unet, he_initialize
-
     if arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {arch!r} in {source}; expected one of {', '.join(ARCHITECTURES)}")
     if checkpoint is None:
@@ -443,8 +441,6 @@ def _load_checkpoint_path(spec: str, *, device: str | torch.device | None) -> To
 
 
 def _load_torchscript(spec: str, path_text: str, *, device: str | torch.device | None) -> TorchInpainter:
-    from flow.device import resolve_device
-
     path = _existing_file(path_text, what="TorchScript file")
     try:
         model = torch.jit.load(str(path), map_location=resolve_device(device))
