@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-gpu bench docs clean
+.PHONY: install demo test test-gpu bench docs lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,17 @@ docs: $(DOCS_STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
+
+# `make lint`: ruff (style, import order, pyflakes, docstring layout) and numpydoc's check that
+# every public function documents its parameters and what it returns.
+LINT_STAMP := $(VENV)/.installed-lint
+LINT_PATHS := maskbench flow tests bench
+
+$(LINT_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[lint]"
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/python -m numpydoc lint $$(find maskbench flow -name '*.py' | sort)

@@ -30,7 +30,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/baselines.py`, this file's folder comes first on sys.path and its
@@ -242,12 +242,16 @@ def main() -> None:
     inpaint_patchmatch(photos[0][1][:64, :64].copy(), warm_hole)  # compile / load the numba kernels
     rows = run_fills(photos, fills)
 
-    print(f"# Baselines benchmark — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); shared with other jobs (load average at the end: "
-          f"{os.getloadavg()[0]:.1f}), so timings are noisy and slower than on an idle machine.\n")
-    print(f"Images ({len(photos)}, 512×512): {', '.join(name for name, _ in photos)}. "
-          f"Masks: procedural strokes/blobs, one per image and target ratio {TARGET_RATIOS}. Patch 7×7.\n")
+    print(f"# Baselines benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); shared with other jobs (load average at the end: "
+        f"{os.getloadavg()[0]:.1f}), so timings are noisy and slower than on an idle machine.\n"
+    )
+    print(
+        f"Images ({len(photos)}, 512×512): {', '.join(name for name, _ in photos)}. "
+        f"Masks: procedural strokes/blobs, one per image and target ratio {TARGET_RATIOS}. Patch 7×7.\n"
+    )
     if missing:
         print(f"Not installed (skipped): {', '.join(missing)}.\n")
     print("\n".join(fill_table(rows, fills)) + "\n")

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/extract.py`, this file's folder comes first on sys.path and its
@@ -210,7 +210,7 @@ def _default_report(rows: list[DefaultRow]) -> str:
     lines = [
         "# `maskbench extract` with the CPU default",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), no CUDA; "
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), no CUDA; "
         f"torch {torch.__version__}. Shipped `configs/extract.toml` (`--method auto`, working size 512, "
         "threads = free cores at the start), each input in a fresh process; DIS alone = OpenCV DIS-medium "
         "forward + backward of every pair on the same decoded frames, in the same run.",
@@ -233,7 +233,7 @@ def _report(rows: list[Row]) -> str:
     lines = [
         "# `maskbench extract` end to end",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), GPU: {gpu}; "
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores ({cpu}), GPU: {gpu}; "
         f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; load average at the end "
         f"{os.getloadavg()[0]:.1f} (other jobs share the machine: timings are noisy). "
         "Command: `python bench/extract.py`.",

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/fidelity.py`, this folder comes first on sys.path and bench/flow.py
@@ -92,7 +92,9 @@ def _raw_batch(batch: list, method: str, occlusion: str, config: ExtractConfig) 
     items = []
     for pair, occlusion_mask, disocclusion_mask in zip(batch, occluded, disoccluded):
         reason = pair_skip_reason(pair.first, pair.second, occlusion_mask, disocclusion_mask, config.pair_check)
-        items.append((pair.index, reason, pack_hole(occlusion_mask), pack_hole(disocclusion_mask), occlusion_mask.shape))
+        items.append(
+            (pair.index, reason, pack_hole(occlusion_mask), pack_hole(disocclusion_mask), occlusion_mask.shape)
+        )
     return items
 
 
@@ -121,13 +123,20 @@ def _store(raw: dict[str, list], config: ExtractConfig, path: Path) -> tuple[int
     skipped: Counter[str] = Counter()
     kept = 0
     for name, items in raw.items():
-        keep = MaskFilter(min_hole_ratio=config.min_hole_ratio, max_hole_ratio=config.max_hole_ratio, duplicate_iou=config.duplicate_iou)
+        keep = MaskFilter(
+            min_hole_ratio=config.min_hole_ratio,
+            max_hole_ratio=config.max_hole_ratio,
+            duplicate_iou=config.duplicate_iou,
+        )
         holes, frames = [], []
         for index, reason, occlusion_bits, disocclusion_bits, shape in items:
             if reason is not None:
                 skipped[reason] += 1
                 continue
-            for kind, bits, frame in (("occlusion", occlusion_bits, index), ("disocclusion", disocclusion_bits, index + 1)):
+            for kind, bits, frame in (
+                ("occlusion", occlusion_bits, index),
+                ("disocclusion", disocclusion_bits, index + 1),
+            ):
                 raw_hole = unpack_hole(bits, shape)
                 hole = config.clean(raw_hole)
                 if keep.drop_reason(hole, kind=kind) is None:
@@ -167,7 +176,7 @@ def main() -> None:
     names = [name for folder in folders for name in (video.name for video in find_videos(folder))]
     shipped = ExtractConfig.load(method="dis")
     lines = [
-        f"# Fidelity of splits built from real videos ({datetime.now(timezone.utc):%Y-%m-%d})",
+        f"# Fidelity of splits built from real videos ({datetime.now(UTC):%Y-%m-%d})",
         "",
         f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}; torch {torch.__version__}, one thread.",
         f"Videos ({len(names)}): {', '.join(names)}; at most {args.pairs} pairs each ({args.tvl1_pairs} for TV-L1).",
@@ -190,9 +199,15 @@ def main() -> None:
         (work / f"{name}.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in testset_overrides.items()))
         split = work / f"{name}.split"
         try:
-            summary = build_testset(work / f"{name}.store", split, config=TestsetConfig.load(work / f"{name}.toml", per_bin=args.per_bin, workers=1))
+            summary = build_testset(
+                work / f"{name}.store",
+                split,
+                config=TestsetConfig.load(work / f"{name}.toml", per_bin=args.per_bin, workers=1),
+            )
         except InsufficientMasksError:
-            lines.append(f"| {name} | {what} | {kept} | – | store too small for {args.per_bin} masks per bin | – | – | – | – |")
+            lines.append(
+                f"| {name} | {what} | {kept} | – | store too small for {args.per_bin} masks per bin | – | – | – | – |"
+            )
             print(lines[-1], flush=True)
             continue
         comparison, table = _measure_split(split, args.per_bin, margin=50)
@@ -206,7 +221,10 @@ def main() -> None:
         details += ["", f"## {name}: {what}", "", fidelity_markdown(comparison)]
         if name == "shipped":
             (args.out / "preview.png").write_bytes((split / "preview.png").read_bytes())
-            save_figure(fidelity_figure(comparison, title="split from real videos (shipped defaults)"), args.out / "fidelity.png")
+            save_figure(
+                fidelity_figure(comparison, title="split from real videos (shipped defaults)"),
+                args.out / "fidelity.png",
+            )
             table.to_csv(args.out / "shipped_stats.csv", index=False)
         print(lines[-1], flush=True)
     report = "\n".join(lines + details) + "\n"

@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/flow.py`, this file's folder comes first on sys.path and its name
@@ -260,7 +260,8 @@ def seconds_per_pair(pair: FlowPair, threads: int, repeats: int) -> float:
 
 def threads_under_load(size: int, seed: int, repeats: int = 3) -> str:
     """TV-L1 time per pair: quiet, then beside one busy process with one thread per core and
-    with :func:`flow.threads.free_cores` threads; slowdowns against the quiet time."""
+    with :func:`flow.threads.free_cores` threads; slowdowns against the quiet time.
+    """
     pair = make_pairs(1, size, seed)[0]
     cores = usable_cores()
     quiet_threads = free_cores()
@@ -309,7 +310,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     names = ("tvl1", "tvl1-4warps", "dis", "dis-ultrafast", "farneback", "skimage-tvl1")
     methods = [name for name in names if name not in args.skip]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"{args.pairs} pairs of {args.size}×{args.size} per motion range, seed {args.seed}, torch threads "
         f"{torch.get_num_threads()}, {platform.machine()}, {os.cpu_count()} CPUs, {stamp}, load average "

@@ -50,7 +50,9 @@ def _measures(folder: Path, pairs: int, config: ExtractConfig) -> dict[str, list
             batch.append(pair)
         for start in range(0, len(batch), config.batch_size):
             chunk = batch[start : start + config.batch_size]
-            occluded, disoccluded = raw_masks(chunk, method="dis", occlusion=config.occlusion_method, device=torch.device("cpu"))
+            occluded, disoccluded = raw_masks(
+                chunk, method="dis", occlusion=config.occlusion_method, device=torch.device("cpu")
+            )
             for pair, occlusion_mask, disocclusion_mask in zip(chunk, occluded, disoccluded):
                 measured.append((
                     pair.index,
@@ -72,12 +74,16 @@ def main() -> None:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     config = ExtractConfig.load(method="dis")
-    print("| video | pairs | kept: max occluded share | max brightness change | max histogram distance | min correlation | skipped pairs (frame: occluded, brightness, histogram, correlation → verdict) |")
+    print(
+        "| video | pairs | kept: max occluded share | max brightness change | max histogram distance | min correlation | skipped pairs (frame: occluded, brightness, histogram, correlation → verdict) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for folder in args.videos:
         for name, rows in _measures(folder, args.pairs, config).items():
             kept = [row for row in rows if row[5] is None]
-            skipped = "; ".join(f"{r[0]}: {r[1]:.2f}, {r[2]:.0%}, {r[3]:.2f}, {r[4]:.2f} → {r[5]}" for r in rows if r[5] is not None)
+            skipped = "; ".join(
+                f"{r[0]}: {r[1]:.2f}, {r[2]:.0%}, {r[3]:.2f}, {r[4]:.2f} → {r[5]}" for r in rows if r[5] is not None
+            )
             extremes = (
                 f"{max(r[1] for r in kept):.2f} | {max(r[2] for r in kept):.1%} | {max(r[3] for r in kept):.3f} | {min(r[4] for r in kept):.2f}"
                 if kept else "– | – | – | –"

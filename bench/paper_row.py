@@ -21,7 +21,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/paper_row.py`, this folder comes first on sys.path and bench/flow.py would
@@ -42,7 +42,17 @@ from maskbench.procedural import GenerateConfig, generate_mask  # noqa: E402
 from maskbench.score import ScoreConfig, score  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina", "colorwheel")
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "cat",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "colorwheel",
+)
 MARGIN = 50
 
 
@@ -59,7 +69,7 @@ def grown_mask(target_bin: int, border: str, seed: int) -> np.ndarray | None:
         found = ratio_bin(hole)
         if found == target_bin:
             return hole if border_class(hole, margin=MARGIN) == border else None
-        if found is not None and found > target_bin or hole.all():
+        if (found is not None and found > target_bin) or hole.all():
             return None
         hole = cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
         if border == "N":
@@ -88,7 +98,9 @@ def make_images(root: Path) -> Path:
     for name in PHOTOS:
         photo = getattr(data, name)()
         if photo.ndim == 3 and min(photo.shape[:2]) >= 256:
-            write_image(images / f"{name}.png", cv2.resize(photo[..., :3], (512, 512), interpolation=cv2.INTER_AREA) / 255.0)
+            write_image(
+                images / f"{name}.png", cv2.resize(photo[..., :3], (512, 512), interpolation=cv2.INTER_AREA) / 255.0
+            )
     return images
 
 
@@ -102,8 +114,11 @@ def report(pairs: pd.DataFrame, models: list[str]) -> str:
     lines = []
     for model in models:
         table = per_bin_table(pairs, model)
-        lines += [f"\n**{model}** (ours) vs PM (Liu et al. 2018, Table 1, Places2)\n",
-                  "| cell | ℓ1 % | PM ℓ1 | PSNR | PM PSNR | ssim | ssim_paper | PM SSIM |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"\n**{model}** (ours) vs PM (Liu et al. 2018, Table 1, Places2)\n",
+            "| cell | ℓ1 % | PM ℓ1 | PSNR | PM PSNR | ssim | ssim_paper | PM SSIM |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         errors = {"ssim": [], "ssim_paper": []}
         for k, label in enumerate(BIN_LABELS):
             for b, border in enumerate(BORDER_CLASSES):
@@ -120,7 +135,7 @@ def report(pairs: pd.DataFrame, models: list[str]) -> str:
 
 
 def metric_cost(old_metrics: Path | None, repeats: int = 5) -> str:
-    """ms per 512×512 pair of pair_statistics (batch 8), new vs old, alternately, one thread."""
+    """Ms per 512×512 pair of pair_statistics (batch 8), new vs old, alternately, one thread."""
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     generator = torch.Generator().manual_seed(0)
@@ -167,7 +182,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         pairs = pd.read_csv(root / "out" / "pairs.csv")
     models = list(dict.fromkeys(pairs["model"]))
-    header = (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
               f"torch {torch.__version__}; {len(pairs) // len(models)} pairs per model, score took {seconds:.0f} s")  # fmt: skip
     text = header + "\n" + report(pairs, models)
     print(text, flush=True)

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/scale.py`, this file's folder comes first on sys.path and its
@@ -87,11 +87,15 @@ def make_inputs(root: Path, images: Path | None) -> dict[str, Path]:
     """A numbered split of square holes per run, photos (at least 512 px after enlarging), a mask store."""
     paths = {"images": root / "images", "store": root / "masks.store"}
     photos = list_images(images) if images is not None and images.is_dir() else []
-    pictures = [read_image(path) for path in photos[:12]] or [np.asarray(p, np.float32) / 255 for p in (data.astronaut(), data.coffee(), data.chelsea())]
+    pictures = [read_image(path) for path in photos[:12]] or [
+        np.asarray(p, np.float32) / 255 for p in (data.astronaut(), data.coffee(), data.chelsea())
+    ]
     for number in range(24):
         picture = pictures[number % len(pictures)]
         mirrored = (number // len(pictures)) % 2 == 1
-        write_image(paths["images"] / f"img{number:02d}.png", np.ascontiguousarray(picture[:, ::-1] if mirrored else picture))
+        write_image(
+            paths["images"] / f"img{number:02d}.png", np.ascontiguousarray(picture[:, ::-1] if mirrored else picture)
+        )
     for model, per_bin, _ in SCORE_RUNS:
         masks = paths[model] = root / f"masks-{model.replace(':', '-')}"
         for index in range(12 * per_bin):
@@ -123,7 +127,10 @@ def work(kind: str, root: Path, result: Path) -> None:
     if kind == "score":
         for model, per_bin, size in SCORE_RUNS:
             seconds = {}
-            for limit in (per_bin // 2, per_bin):  # the cost of the added pairs is the cost per pair, without the fixed costs
+            for limit in (
+                per_bin // 2,
+                per_bin,
+            ):  # the cost of the added pairs is the cost per pair, without the fixed costs
                 wait_for_all(ranks)
                 started = time.perf_counter()
                 config = ScoreConfig.load(device="auto", workers=0, inception=False, batch_size=2, size=size,
@@ -150,7 +157,19 @@ def launch(kind: str, processes: int, root: Path, scratch: Path) -> dict[str, fl
     """Run ``work(kind)`` under torchrun with ``processes`` ranks; its figures plus the job's wall time."""
     result = scratch / f"{kind}-{processes}.json"
     torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--standalone", "--nproc-per-node", str(processes), __file__, "--work", kind, "--root", str(root), "--result", str(result)]
+    command = [
+        str(torchrun),
+        "--standalone",
+        "--nproc-per-node",
+        str(processes),
+        __file__,
+        "--work",
+        kind,
+        "--root",
+        str(root),
+        "--result",
+        str(result),
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return {**json.loads(result.read_text()), "job seconds": time.perf_counter() - started}
@@ -175,11 +194,15 @@ def _duration(hours: float) -> str:
 
 def report(figures: dict[int, dict[str, float]], load: float) -> str:
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    device = f"one {cuda} per process" if cuda else f"CPU, 1 thread per process ({os.cpu_count()} cores on the machine, shared)"
+    device = (
+        f"one {cuda} per process"
+        if cuda
+        else f"CPU, 1 thread per process ({os.cpu_count()} cores on the machine, shared)"
+    )
     lines = [
         "# Benchmark: torchrun, 1 and 2 processes (`bench/scale.py`)",
         "",
-        f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, {device}; torch {torch.__version__}",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, {device}; torch {torch.__version__}",
         f"- load average when starting: {load:.1f} (other jobs share the cores: the figures are noisy)",
         "",
         "| work | 1 process | 2 processes | speed-up |",
@@ -188,8 +211,14 @@ def report(figures: dict[int, dict[str, float]], load: float) -> str:
     for name in figures[1]:
         one, two = figures[1][name], figures[2][name]
         lines.append(f"| {name} | {one:.3g} | {two:.3g} | {f'{two / one:.2f}×' if 'fixed' not in name else ''} |")
-    score_rate, score_efficiency = figures[1]["pconv:random pairs/s"], figures[2]["pconv:random pairs/s"] / figures[1]["pconv:random pairs/s"] / 2
-    train_rate, train_efficiency = figures[1]["train images/s"], figures[2]["train images/s"] / figures[1]["train images/s"] / 2
+    score_rate, score_efficiency = (
+        figures[1]["pconv:random pairs/s"],
+        figures[2]["pconv:random pairs/s"] / figures[1]["pconv:random pairs/s"] / 2,
+    )
+    train_rate, train_efficiency = (
+        figures[1]["train images/s"],
+        figures[2]["train images/s"] / figures[1]["train images/s"] / 2,
+    )
     lines += [
         "",
         "### Paper scale: an extrapolation, not a measurement",
@@ -211,7 +240,12 @@ def report(figures: dict[int, dict[str, float]], load: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="Also write the Markdown report here.")
-    parser.add_argument("--images", type=Path, default=SAMPLES, help="Photos to score and train on (default: the shared samples; else scikit-image's).")
+    parser.add_argument(
+        "--images",
+        type=Path,
+        default=SAMPLES,
+        help="Photos to score and train on (default: the shared samples; else scikit-image's).",
+    )
     parser.add_argument("--work", choices=("score", "train"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
@@ -230,8 +264,17 @@ def main() -> None:
                 measured = launch(kind, processes, root, scratch)
                 figures[processes].update({name: value for name, value in measured.items() if name != "job seconds"})
                 figures[processes][f"{kind} job seconds"] = measured["job seconds"]
-    text = report({count: {name: value for name, value in found.items() if "job seconds" not in name} for count, found in figures.items()}, load)
-    text += "\n" + "".join(f"- {kind} job, start to end: {figures[1][f'{kind} job seconds']:.0f} s (1 process), {figures[2][f'{kind} job seconds']:.0f} s (2)\n" for kind in ("score", "train"))
+    text = report(
+        {
+            count: {name: value for name, value in found.items() if "job seconds" not in name}
+            for count, found in figures.items()
+        },
+        load,
+    )
+    text += "\n" + "".join(
+        f"- {kind} job, start to end: {figures[1][f'{kind} job seconds']:.0f} s (1 process), {figures[2][f'{kind} job seconds']:.0f} s (2)\n"
+        for kind in ("score", "train")
+    )
     print(text)
     if arguments.out is not None:
         arguments.out.parent.mkdir(parents=True, exist_ok=True)

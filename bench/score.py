@@ -27,7 +27,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Run as `python bench/score.py`, this file's folder comes first on sys.path and its
@@ -66,7 +66,9 @@ def make_inputs(root: Path, per_bin: int) -> tuple[Path, Path]:
     return masks, images
 
 
-def time_score(model: str, masks: Path, images: Path, out: Path, *, limit: int, workers: int, device: str) -> tuple[int, float]:
+def time_score(
+    model: str, masks: Path, images: Path, out: Path, *, limit: int, workers: int, device: str
+) -> tuple[int, float]:
     """(pairs, seconds) of one fresh ``score`` run."""
     start = time.perf_counter()
     config = ScoreConfig.load(device=device, workers=workers, limit_per_bin=limit, reuse_images=True, inception=False,
@@ -108,7 +110,7 @@ def main() -> None:
     lines = [
         "# Benchmark: maskbench score",
         "",
-        f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {platform.processor() or platform.machine()}, "
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
         + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"),
         f"- load average when starting: {load:.1f} (the cores are shared with other jobs: figures are noisy, "
@@ -143,8 +145,12 @@ def main() -> None:
         runs = [("telea", arguments.per_bin, 0, "cpu"), ("telea", arguments.per_bin, 2, "cpu")]
         runs += [("pconv:random", arguments.pconv_per_bin, 0, device) for device in devices]
         for number, (model, limit, workers, device) in enumerate(runs):
-            pairs, seconds = time_score(model, masks, images, root / f"out{number}", limit=limit, workers=workers, device=device)
-            lines.append(f"| {model} | {device} | {workers} | {pairs} | {seconds:.1f} | {pairs / seconds:.2f} | {1000 * seconds / pairs:.0f} |")
+            pairs, seconds = time_score(
+                model, masks, images, root / f"out{number}", limit=limit, workers=workers, device=device
+            )
+            lines.append(
+                f"| {model} | {device} | {workers} | {pairs} | {seconds:.1f} | {pairs / seconds:.2f} | {1000 * seconds / pairs:.0f} |"
+            )
     lines += ["", "Telea and the metrics run on the CPU in any case except the metrics of a CUDA run; "
               "`pconv:random` is the untrained PConv U-Net (speed only)."]  # fmt: skip
     text = "\n".join(lines) + "\n"

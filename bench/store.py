@@ -65,12 +65,16 @@ def main() -> None:
             assert all(np.array_equal(handle[f"{i:07d}"][:].astype(bool), holes[i]) for i in order)
         read = time.perf_counter() - start
         rows.append(("one dataset per mask (uint8, gzip)", write, read, _size(work / "per_mask.h5")))
-    print(f"{args.count} procedural 512x512 masks (mixed), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          "reads in random order, each mask compared with the original.\n")
+    print(
+        f"{args.count} procedural 512x512 masks (mixed), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        "reads in random order, each mask compared with the original.\n"
+    )
     print("| layout | write masks/s | read masks/s | MiB on disk | bytes/mask |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, write, read, size in rows:
-        print(f"| {name} | {args.count / write:.0f} | {args.count / read:.0f} | {size / 2**20:.1f} | {size / args.count:.0f} |")
+        print(
+            f"| {name} | {args.count / write:.0f} | {args.count / read:.0f} | {size / 2**20:.1f} | {size / args.count:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from maskbench.augment import AugmentConfig, random_augment
 from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS, border_class, ratio_bin
 from maskbench.parallel import map_ordered
@@ -37,11 +36,12 @@ from maskbench.store import MaskStore
 from maskbench.testset import build_testset
 from maskbench.testset_config import TestsetConfig
 
-
 _STORE: dict[str, MaskStore] = {}
 
 
-def _rejection_slot(store_path: str, cap: int, seed: int, slot: tuple[int, int, int]) -> tuple[tuple[int, int, int], int, bool]:
+def _rejection_slot(
+    store_path: str, cap: int, seed: int, slot: tuple[int, int, int]
+) -> tuple[tuple[int, int, int], int, bool]:
     """Plain rejection sampling for one slot: (slot, tries, filled)."""
     if store_path not in _STORE:
         _STORE[store_path] = MaskStore.open(store_path)
@@ -90,11 +90,20 @@ def run(args: argparse.Namespace) -> str:
         "",
     ]
     start = time.perf_counter()
-    generate_masks(store_path, config=GenerateConfig.load(kind="mixed", count=args.store_size, seed=0, workers=args.workers), overwrite=True)
-    lines.append(f"Store: {args.store_size} procedural masks (mixed, 512x512) generated in {time.perf_counter() - start:.1f} s.")
+    generate_masks(
+        store_path,
+        config=GenerateConfig.load(kind="mixed", count=args.store_size, seed=0, workers=args.workers),
+        overwrite=True,
+    )
+    lines.append(
+        f"Store: {args.store_size} procedural masks (mixed, 512x512) generated in {time.perf_counter() - start:.1f} s."
+    )
     start = time.perf_counter()
     summary = build_testset(
-        store_path, work / "split", config=TestsetConfig.load(per_bin=args.per_bin, seed=0, workers=args.workers), overwrite=True
+        store_path,
+        work / "split",
+        config=TestsetConfig.load(per_bin=args.per_bin, seed=0, workers=args.workers),
+        overwrite=True,
     )
     wall = time.perf_counter() - start
     total = 12 * args.per_bin

@@ -95,7 +95,8 @@ def cpu_threads(count: int) -> Iterator[int]:
 
 def _cpu_times() -> tuple[list[int], int]:
     """The aggregate ``cpu`` line of /proc/stat (user, nice, system, idle, iowait, ... ticks)
-    and the number of CPUs it sums over (the ``cpuN`` lines)."""
+    and the number of CPUs it sums over (the ``cpuN`` lines).
+    """
     lines = _PROC_STAT.read_text().splitlines()
     cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
     return [int(value) for value in lines[0].split()[1:]], max(1, cpus)

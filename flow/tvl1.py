@@ -275,7 +275,7 @@ def _compiled_step(device: torch.device) -> Callable[..., _Triple]:
         gradient = torch.zeros((1, 3, 2, 4, 4), device=device)
         try:  # a tiny RGB problem, so that the real calls reuse this compilation
             compiled(flow, flow, flow, gradient, colour_map, colour_map, 1.0, 1.0, 1.0, scalar_map)
-        except Exception as error:  # noqa: BLE001 - any backend failure means: run uncompiled
+        except Exception as error:
             warnings.warn(
                 f"torch.compile failed on {device.type} ({type(error).__name__}); TV-L1 runs uncompiled, "
                 "several times slower (pass compile=False to silence this)",

@@ -75,10 +75,14 @@ class AugmentConfig(Config):
         """Raise :class:`ConfigError` when a range is empty or out of bounds."""
         low, high = self.dilation_radius
         if not 0 <= low <= high:
-            raise ConfigError(f"dilation_radius must be [low, high] with 0 <= low <= high, got {list(self.dilation_radius)}")
+            raise ConfigError(
+                f"dilation_radius must be [low, high] with 0 <= low <= high, got {list(self.dilation_radius)}"
+            )
         low, high = self.rotation_degrees
         if not low <= high:
-            raise ConfigError(f"rotation_degrees must be [low, high] with low <= high, got {list(self.rotation_degrees)}")
+            raise ConfigError(
+                f"rotation_degrees must be [low, high] with low <= high, got {list(self.rotation_degrees)}"
+            )
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
             raise ConfigError(f"crop_scale must be [low, high] with 0 < low <= high <= 1, got {list(self.crop_scale)}")
@@ -224,7 +228,7 @@ def rotate_window(hole: np.ndarray, angle: float, top: int, left: int, side: int
     check_hole(hole)
     height, width = hole.shape
     new_height, new_width = rotated_shape(hole.shape, angle)
-    if not (1 <= side and 0 <= top <= new_height - side and 0 <= left <= new_width - side):
+    if not (side >= 1 and 0 <= top <= new_height - side and 0 <= left <= new_width - side):
         raise ValueError(f"window (top={top}, left={left}, side={side}) does not fit a {new_height}x{new_width} canvas")
     if angle % 360 == 0:
         return hole[top : top + side, left : left + side].copy()
@@ -232,7 +236,12 @@ def rotate_window(hole: np.ndarray, angle: float, top: int, left: int, side: int
     matrix[0, 2] += (new_width - width) / 2 - left
     matrix[1, 2] += (new_height - height) / 2 - top
     window = cv2.warpAffine(
-        hole.astype(np.uint8), matrix, (side, side), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        hole.astype(np.uint8),
+        matrix,
+        (side, side),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
     return window.astype(bool)
 
@@ -274,7 +283,7 @@ def crop_resize(hole: np.ndarray, top: int, left: int, side: int, *, size: int =
     """
     check_hole(hole)
     height, width = hole.shape
-    if not (1 <= side and 0 <= top <= height - side and 0 <= left <= width - side):
+    if not (side >= 1 and 0 <= top <= height - side and 0 <= left <= width - side):
         raise ValueError(f"window (top={top}, left={left}, side={side}) does not fit a {height}x{width} mask")
     return resize(hole[top : top + side, left : left + side], (size, size))
 

@@ -55,7 +55,7 @@ def check_image_and_hole(image: Any, hole: Any) -> None:
     if not isinstance(hole, np.ndarray) or hole.dtype != np.bool_ or hole.shape != image.shape[:2]:
         raise InputError(f"expected a bool hole of shape {image.shape[:2]} (True = missing), got {_describe(hole)}")
     low, high = float(np.min(image)), float(np.max(image))
-    if not (0.0 <= low and high <= 1.0):
+    if not (low >= 0.0 and high <= 1.0):
         raise InputError(f"expected image values in [0, 1], got values in [{low:g}, {high:g}]")
 
 

@@ -111,9 +111,7 @@ def build_dataclass(schema: type[ConfigT], values: dict[str, Any], *, origin: st
     for name in names:
         value = values[name]
         if not _accepts(hints[name], value):
-            raise ConfigError(
-                f"key {name!r} in {origin} must be {_describe(hints[name])}, got {value!r}"
-            )
+            raise ConfigError(f"key {name!r} in {origin} must be {_describe(hints[name])}, got {value!r}")
         converted[name] = _convert(hints[name], value)
     config = schema(**converted)
     validate = getattr(config, "validate", None)
@@ -211,8 +209,7 @@ def load_config(
 def config_as_dict(config: Any) -> dict[str, Any]:
     """A configuration dataclass as a plain dict (tuples become lists), for JSON."""
     return {
-        key: list(value) if isinstance(value, tuple) else value
-        for key, value in dataclasses.asdict(config).items()
+        key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()
     }
 
 

@@ -91,7 +91,9 @@ class TrainingMasks(Dataset):
     ) -> None:
         self.store = store if isinstance(store, MaskStore) else MaskStore.open(store)
         if len(self.store) == 0:
-            raise InputError(f"mask store {self.store.path} is empty; add masks with 'maskbench extract' or 'maskbench generate'")
+            raise InputError(
+                f"mask store {self.store.path} is empty; add masks with 'maskbench extract' or 'maskbench generate'"
+            )
         self.augment = augment if augment is not None else AugmentConfig.load()
         self.seed = seed
         self.size = size

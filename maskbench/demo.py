@@ -32,7 +32,13 @@ from maskbench.testset_config import TestsetConfig
 
 #: scikit-image's colour photographs used as test images.
 DEMO_PHOTOS: tuple[str, ...] = (
-    "astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
 )
 
 
@@ -83,7 +89,13 @@ def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...
     results = out_dir / "results"
     click.echo(f"[4/4] scoring {', '.join(models)} on {images} into {results}")
     # scikit-image's photographs are 300-512 px: enlarged to 512 here, refused by default
-    score(models, images, testset, results, config=ScoreConfig.load(reuse_images=True, inception=False, upscale_small_images=True))
+    score(
+        models,
+        images,
+        testset,
+        results,
+        config=ScoreConfig.load(reuse_images=True, inception=False, upscale_small_images=True),
+    )
     return results
 
 

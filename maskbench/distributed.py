@@ -108,7 +108,9 @@ def launched_ranks(environ: Mapping[str, str] | None = None) -> Ranks:
         found = ", ".join(f"{name}={environ.get(name)!r}" for name in names)
         raise ConfigError(f"torchrun's variables must be integers, got {found}") from None
     if not 0 <= rank < size or local_rank < 0:
-        raise ConfigError(f"need 0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0, got RANK={rank}, WORLD_SIZE={size}, LOCAL_RANK={local_rank}")
+        raise ConfigError(
+            f"need 0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0, got RANK={rank}, WORLD_SIZE={size}, LOCAL_RANK={local_rank}"
+        )
     return Ranks(rank, size, local_rank)
 
 

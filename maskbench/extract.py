@@ -46,7 +46,14 @@ from maskbench.distributed import Ranks, gather_in_order, join_job, on_main, ran
 from maskbench.errors import ConfigError, InputError, MaskbenchWarning
 from maskbench.extract_config import ExtractConfig
 from maskbench.extract_summary import ExtractSummary
-from maskbench.flow_choice import AUTO_METHOD, check_one_method, method_tag, resolve_flow_method, slow_cpu_notice, video_group
+from maskbench.flow_choice import (
+    AUTO_METHOD,
+    check_one_method,
+    method_tag,
+    resolve_flow_method,
+    slow_cpu_notice,
+    video_group,
+)
 from maskbench.parallel import Shard, WorkerPool
 from maskbench.progress import progress_bar
 from maskbench.provenance import difference_note, provenance
@@ -143,7 +150,10 @@ def _results_in_order(videos: Sequence[VideoSource], run: _Run, pool: WorkerPool
 def _store_result(run: _Run, video: VideoSource, result: VideoMasks) -> None:
     """Append a video's masks as one shard, unless another process stored the video meanwhile (under the store's lock)."""
     key = video_key(video, run.config)
-    extras = [{"method": run.config.method, "occlusion": run.config.occlusion_method, "kind": kind} for kind in result.mask_kinds]
+    extras = [
+        {"method": run.config.method, "occlusion": run.config.occlusion_method, "kind": kind}
+        for kind in result.mask_kinds
+    ]
     with run.output.exclusive():
         if key in run.output.groups():
             run.summary.already_done.append(video.name)
@@ -168,7 +178,9 @@ def _extract_and_store(run: _Run, todo: Sequence[VideoSource], *, show_progress:
     total = sum(frame_count(video) for video in todo)
     threads = config.threads or free_cores()
     if config.method == "tvl1" and run.device.type == "cpu" and todo:
-        notice = slow_cpu_notice(frames=total, working_size=config.working_size, threads=threads, cpu_method=config.cpu_method)
+        notice = slow_cpu_notice(
+            frames=total, working_size=config.working_size, threads=threads, cpu_method=config.cpu_method
+        )
         warnings.warn(notice, MaskbenchWarning, stacklevel=3)
     workers = 0 if config.runs_on_torch else config.workers  # torch flows are batched here, on the device
     with (

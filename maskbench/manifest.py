@@ -245,8 +245,14 @@ def read_listed_masks(path: str | os.PathLike) -> list[ListedMask]:
     file, texts = _read_texts(path, CORE_COLUMNS)
     try:
         rows = [
-            ListedMask(int(text["index"]), text["file"], int(text["ratio_bin"]), text["border"],
-                       float(text["hole_ratio"]), int(text["hole_pixels"]))
+            ListedMask(
+                int(text["index"]),
+                text["file"],
+                int(text["ratio_bin"]),
+                text["border"],
+                float(text["hole_ratio"]),
+                int(text["hole_pixels"]),
+            )
             for text in texts
         ]
     except ValueError as error:

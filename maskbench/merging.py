@@ -118,7 +118,9 @@ def merge_stores(
         records = source.records()
         # groups of masks, then those of videos that gave none (recorded by empty shards)
         groups = list(dict.fromkeys([*records["group"], *sorted(source.groups())]))
-        for group in progress(groups, total=len(groups), desc=f"merge {Path(path).name}", unit="group", enabled=show_progress):
+        for group in progress(
+            groups, total=len(groups), desc=f"merge {Path(path).name}", unit="group", enabled=show_progress
+        ):
             if group and group in present:
                 summary.duplicates.append((group, Path(path)))
                 continue

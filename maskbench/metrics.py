@@ -66,7 +66,9 @@ def check_pair_batch(output: torch.Tensor, target: torch.Tensor) -> None:
             got = f"{tensor.dtype} {tuple(tensor.shape)}" if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise InputError(f"expected {name} as a floating point tensor of shape (B, C, H, W), got {got}")
     if output.shape != target.shape:
-        raise InputError(f"output has shape {tuple(output.shape)} but target has {tuple(target.shape)}; they must match")
+        raise InputError(
+            f"output has shape {tuple(output.shape)} but target has {tuple(target.shape)}; they must match"
+        )
     if output.device != target.device:
         raise InputError(f"output is on {output.device} but target on {target.device}; put both on one device")
     radius = ssim_radius()
@@ -155,7 +157,9 @@ def pair_statistics(output: torch.Tensor, target: torch.Tensor) -> PairStatistic
     abs_error_sum = difference.abs_().sum(dim=(1, 2), dtype=torch.float64)
     with _plane_threads(output.device):
         ssim_sum, ssim_paper_sum = ssim_plane_sums(output_planes, target_planes)
-    per_image = torch.stack((abs_error_sum, squared_error_sum, ssim_sum, ssim_paper_sum)).view(4, batch, channels).sum(dim=2)
+    per_image = (
+        torch.stack((abs_error_sum, squared_error_sum, ssim_sum, ssim_paper_sum)).view(4, batch, channels).sum(dim=2)
+    )
     abs_error, squared_error, ssim_total, ssim_paper_total = per_image.cpu().numpy()
     radius = ssim_radius()
     return PairStatistics(
@@ -227,7 +231,8 @@ def _ssim_maps(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     batch, channels, height, width = output.shape
     with _plane_threads(output.device):
         standard, literature = ssim_plane_maps(
-            output.float().reshape(batch * channels, height, width), target.float().reshape(batch * channels, height, width)
+            output.float().reshape(batch * channels, height, width),
+            target.float().reshape(batch * channels, height, width),
         )
     return standard.view(batch, channels, *standard.shape[1:]), literature.view(batch, channels, height, width)
 
@@ -267,7 +272,9 @@ def inception_score(probabilities: np.ndarray | torch.Tensor, *, splits: int = I
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def inception_score_of_logits(logits: np.ndarray | torch.Tensor, *, splits: int = INCEPTION_SPLITS) -> tuple[float, float]:
+def inception_score_of_logits(
+    logits: np.ndarray | torch.Tensor, *, splits: int = INCEPTION_SPLITS
+) -> tuple[float, float]:
     """:func:`inception_score` of ``softmax(logits)`` (computed in float64); logits (N, K)."""
     values = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     return inception_score(values.softmax(dim=1), splits=splits)

@@ -57,9 +57,7 @@ def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
     return [mask for mask in testset.masks if testset_position(mask.index, per_bin=testset.per_bin)[2] < limit_per_bin]
 
 
-def make_pairs(
-    masks: Sequence[TestMask], images: ImageFolder, *, seed: int, reuse_images: bool
-) -> list[Pair]:
+def make_pairs(masks: Sequence[TestMask], images: ImageFolder, *, seed: int, reuse_images: bool) -> list[Pair]:
     """Assign images to masks by a seeded permutation (see the module docstring).
 
     Raises
@@ -132,7 +130,5 @@ def pairing_key(pairs: Sequence[Pair], testset: TestSet, *, seed: int) -> dict[s
         "testset_per_bin": testset.per_bin,
         "testset_invert": testset.invert,
         "pairs": len(pairs),
-        "pairs_sha256": _digest(
-            f"{p.pair_id},{p.mask.ratio_bin},{p.mask.border},{p.image_name}" for p in pairs
-        ),
+        "pairs_sha256": _digest(f"{p.pair_id},{p.mask.ratio_bin},{p.mask.border},{p.image_name}" for p in pairs),
     }

@@ -79,10 +79,14 @@ class WorkerPool:
     def __enter__(self) -> WorkerPool:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
-    def map(self, function: Callable[[ItemT], ResultT], items: Sequence[ItemT], *, chunksize: int = 1) -> Iterator[ResultT]:
+    def map(
+        self, function: Callable[[ItemT], ResultT], items: Sequence[ItemT], *, chunksize: int = 1
+    ) -> Iterator[ResultT]:
         """``function(item)`` for every item, lazily and in input order.
 
         Parameters
@@ -237,5 +241,3 @@ class Shard(NamedTuple):
         """
         place = position or (lambda number, _item: number)
         return [item for number, item in enumerate(items) if place(number, item) % self.count == self.index - 1]
-
-

@@ -180,7 +180,10 @@ def deepfill_strokes(shape: tuple[int, int], rng: np.random.Generator) -> np.nda
             length = float(np.clip(rng.normal(average_radius, average_radius / 2), 0, 2 * average_radius))
             x, y = points[-1]
             points.append(
-                (float(np.clip(x + length * math.cos(angle), 0, width - 1)), float(np.clip(y + length * math.sin(angle), 0, height - 1)))
+                (
+                    float(np.clip(x + length * math.cos(angle), 0, width - 1)),
+                    float(np.clip(y + length * math.sin(angle), 0, height - 1)),
+                )
             )
         _draw_polyline(canvas, points, brush)
     if rng.random() < 0.5:
@@ -208,7 +211,10 @@ def polyline_strokes(shape: tuple[int, int], rng: np.random.Generator, preset: P
             length = (10 + rng.uniform(0, preset.max_len)) * scale
             brush = max(1, round((5 + rng.integers(0, preset.max_width)) * scale))
             x, y = points[-1]
-            end = (float(np.clip(x + length * math.sin(angle), 0, width - 1)), float(np.clip(y + length * math.cos(angle), 0, height - 1)))
+            end = (
+                float(np.clip(x + length * math.sin(angle), 0, width - 1)),
+                float(np.clip(y + length * math.cos(angle), 0, height - 1)),
+            )
             _draw_polyline(canvas, [points[-1], end], brush)
             points.append(end)
     if rng.random() < preset.box_proba:
@@ -235,7 +241,9 @@ def _blob_polygon(centre: tuple[float, float], radius: float, rng: np.random.Gen
     return np.round(np.stack([rotated_x, rotated_y], axis=1)).astype(np.int32)
 
 
-def blobs(shape: tuple[int, int], rng: np.random.Generator, config: GenerateConfig, *, outline: bool = False) -> np.ndarray:
+def blobs(
+    shape: tuple[int, int], rng: np.random.Generator, config: GenerateConfig, *, outline: bool = False
+) -> np.ndarray:
     """Smooth random blobs (or their thin outlines), sometimes with small square blocks.
 
     Returns

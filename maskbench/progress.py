@@ -37,7 +37,9 @@ def progress_bar(*, total: int | None, desc: str, unit: str, enabled: bool = Tru
     return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1, disable=disable)
 
 
-def progress(iterable: Iterable[ItemT], *, total: int | None, desc: str, unit: str, enabled: bool = True) -> Iterator[ItemT]:
+def progress(
+    iterable: Iterable[ItemT], *, total: int | None, desc: str, unit: str, enabled: bool = True
+) -> Iterator[ItemT]:
     """Iterate ``iterable`` with a progress bar that advances one unit per item.
 
     Parameters

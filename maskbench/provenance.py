@@ -24,14 +24,16 @@ RUN_ONLY_KEYS: frozenset[str] = frozenset(
 
 def provenance(config: Any) -> dict[str, Any]:
     """``{"maskbench": version, "config": {key: value}}`` of a run's configuration dataclass,
-    without :data:`RUN_ONLY_KEYS`."""
+    without :data:`RUN_ONLY_KEYS`.
+    """
     settings = {key: value for key, value in config_as_dict(config).items() if key not in RUN_ONLY_KEYS}
     return {"maskbench": __version__, "config": settings}
 
 
 def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Names that differ between two :func:`provenance` records: ``"maskbench"`` for the
-    version, then the configuration keys (sorted; a key missing on one side differs)."""
+    version, then the configuration keys (sorted; a key missing on one side differs).
+    """
     changed = ["maskbench"] if recorded.get("maskbench") != current.get("maskbench") else []
     old, new = recorded.get("config", {}), current.get("config", {})
     keys = sorted((set(old) | set(new)) - RUN_ONLY_KEYS)

@@ -46,7 +46,16 @@ def example_grid(examples: dict[tuple[int, str], list[np.ndarray]], *, columns: 
     grid = np.full((height, width, 3), _GAP_GRAY, dtype=np.uint8)
     for row, (k, border) in enumerate((k, b) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES):
         top = gap + row * (thumb + gap)
-        cv2.putText(grid, f"{BIN_LABELS[k]} {border}", (6, top + thumb // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            grid,
+            f"{BIN_LABELS[k]} {border}",
+            (6, top + thumb // 2 + 5),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         for column, hole in enumerate(examples.get((k, border), [])[:columns]):
             small = cv2.resize(hole.astype(np.float32), (thumb, thumb), interpolation=cv2.INTER_AREA)
             left = label_width + gap + column * (thumb + gap)

@@ -40,7 +40,15 @@ from maskbench.errors import InputError, OutputExistsError
 from maskbench.files import atomic_path, write_text_atomic
 from maskbench.metrics import frechet_distance, inception_score_of_logits
 from maskbench.report_plots import plot_metrics, plot_samples
-from maskbench.results import GROUND_TRUTH, META_FILE, METRIC_COLUMNS, ResultCache, pairs_of_run, read_run, result_folder
+from maskbench.results import (
+    GROUND_TRUTH,
+    META_FILE,
+    METRIC_COLUMNS,
+    ResultCache,
+    pairs_of_run,
+    read_run,
+    result_folder,
+)
 from maskbench.table1 import IS_ABSENT, build_table, table_for_csv, table_markdown
 
 
@@ -84,7 +92,9 @@ def _models(runs: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> list[dict[s
     ]
 
 
-def _merged_cache(dirs: Sequence[Path], key: str, *, features: bool) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def _merged_cache(
+    dirs: Sequence[Path], key: str, *, features: bool
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Rows and features of one pseudo-model (``key``) over all folders (the first folder holding a pair wins)."""
     frames, found = [], {}
     for folder in dirs:
@@ -96,7 +106,9 @@ def _merged_cache(dirs: Sequence[Path], key: str, *, features: bool) -> tuple[pd
     return pd.concat(frames, ignore_index=True).drop_duplicates("pair"), found
 
 
-def _inception_by_bin(pairs: pd.DataFrame, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[tuple[int, str], tuple[float | str, np.ndarray | None]]:
+def _inception_by_bin(
+    pairs: pd.DataFrame, features: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[tuple[int, str], tuple[float | str, np.ndarray | None]]:
     """(bin, border) → (IS of the pairs in order of position, pool features).
 
     IS is NaN when a pair's features are missing, and :data:`IS_ABSENT` when a pair has pool
@@ -115,7 +127,9 @@ def _inception_by_bin(pairs: pd.DataFrame, features: dict[str, tuple[np.ndarray,
     return result
 
 
-def _model_pairs(dirs: Sequence[Path], pairs: pd.DataFrame, model: dict[str, Any], *, features: bool) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def _model_pairs(
+    dirs: Sequence[Path], pairs: pd.DataFrame, model: dict[str, Any], *, features: bool
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """A model's rows of ``pairs.csv`` (column ``model`` = its spec; NaN: a metric not stored) and its features."""
     rows, found = _merged_cache(dirs, model["key"], features=features)
     merged = pairs.merge(rows.reindex(columns=["pair", *METRIC_COLUMNS]), on="pair", how="inner")
@@ -132,7 +146,9 @@ def _inception_tables(pairs: pd.DataFrame, truth_features: dict[str, tuple[np.nd
         scores = _inception_by_bin(pairs, features)
         tables["is"][label] = {cell: value[0] for cell, value in scores.items()}
         tables["fid"][label] = {
-            cell: frechet_distance(value[1], truth[cell][1]) if value[1] is not None and truth[cell][1] is not None else math.nan
+            cell: frechet_distance(value[1], truth[cell][1])
+            if value[1] is not None and truth[cell][1] is not None
+            else math.nan
             for cell, value in scores.items()
         }
     return {**tables, "is_gt": {cell: value[0] for cell, value in truth.items()}}
@@ -145,7 +161,9 @@ def _write_pairs_csv(file: Path, per_pair: pd.DataFrame) -> None:
         (per_pair[columns] if len(per_pair) else pd.DataFrame(columns=columns)).to_csv(temp, index=False)
 
 
-def _write_sources_meta(out_dir: Path, dirs: Sequence[Path], models: list[dict[str, Any]], *, pairs: int, inception: bool) -> None:
+def _write_sources_meta(
+    out_dir: Path, dirs: Sequence[Path], models: list[dict[str, Any]], *, pairs: int, inception: bool
+) -> None:
     """``meta.json`` of a merged report: its source folders, models, pairs and their runs' ``meta.json``."""
     sources = [json.loads((folder / META_FILE).read_text("utf-8")) for folder in dirs if (folder / META_FILE).is_file()]
     meta = {"sources": [str(folder.resolve()) for folder in dirs], "models": models, "pairs": pairs,
@@ -198,12 +216,20 @@ def write_report(
     models = _models(runs, dirs)
     labels = [model["label"] for model in models]
     merged = {model["label"]: _model_pairs(dirs, pairs, model, features=inception) for model in models}
-    per_pair = pd.concat([rows for rows, _ in merged.values()], ignore_index=True) if models else pd.DataFrame()  # models by spec
-    labelled = per_pair.assign(model=per_pair["model"].map({model["spec"]: model["label"] for model in models})) if models else per_pair
+    per_pair = (
+        pd.concat([rows for rows, _ in merged.values()], ignore_index=True) if models else pd.DataFrame()
+    )  # models by spec
+    labelled = (
+        per_pair.assign(model=per_pair["model"].map({model["spec"]: model["label"] for model in models}))
+        if models
+        else per_pair
+    )
     inception_tables = None
     if inception:
         _, truth_features = _merged_cache(dirs, GROUND_TRUTH, features=True)
-        inception_tables = _inception_tables(pairs, truth_features, {label: found for label, (_, found) in merged.items()})
+        inception_tables = _inception_tables(
+            pairs, truth_features, {label: found for label, (_, found) in merged.items()}
+        )
     table = build_table(labelled, inception_tables, labels, paper=paper)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_pairs_csv(out_dir / "pairs.csv", per_pair)

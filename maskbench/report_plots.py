@@ -64,7 +64,8 @@ def _confidence_halfwidths(per_pair: pd.DataFrame, metric: str) -> dict[str, dic
 def _plot_rows(axis: Axes, x: dict[str, float], rows: dict[str, dict[str, Any]], *, published: bool, colors: list[str],
                bands: dict[str, dict[str, float]] | None = None) -> None:  # fmt: skip
     """One line per row and border class; ours coloured, one marker and a small x shift per model, with
-    the 95 % confidence band of ``bands``; published grey with crosses."""
+    the 95 % confidence band of ``bands``; published grey with crosses.
+    """
     for number, (label, cells) in enumerate(rows.items()):
         shift = 0.0 if published else MODEL_SHIFT * (number - (len(rows) - 1) / 2)
         for border, style in zip(BORDER_CLASSES, ("-", "--")):
@@ -77,13 +78,19 @@ def _plot_rows(axis: Axes, x: dict[str, float], rows: dict[str, dict[str, Any]],
                       label=f"{label.split(' [')[0]} {border}")  # fmt: skip
             halfwidths = np.array([(bands or {}).get(label, {}).get(column, math.nan) for column in columns])
             if np.isfinite(halfwidths).any():
-                axis.fill_between(positions, values - halfwidths, values + halfwidths, color=color, alpha=0.15, linewidth=0)
+                axis.fill_between(
+                    positions, values - halfwidths, values + halfwidths, color=color, alpha=0.15, linewidth=0
+                )
 
 
 def _hole_ratios(per_pair: pd.DataFrame) -> dict[str, float]:
     """Cell → mean hole ratio of its pairs (the bin's middle when it has none): the x of each point."""
     ratios = per_pair.groupby(["ratio_bin", "border"])["hole_ratio"].mean() if len(per_pair) else pd.Series(dtype=float)
-    return {cell_label(k, b): float(ratios.get((k, b), (k + 1) / 10 - 0.05)) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES}
+    return {
+        cell_label(k, b): float(ratios.get((k, b), (k + 1) / 10 - 0.05))
+        for k in range(N_RATIO_BINS)
+        for b in BORDER_CLASSES
+    }
 
 
 def _save(figure: Figure, file: Path, *, dpi: int) -> None:
@@ -92,7 +99,15 @@ def _save(figure: Figure, file: Path, *, dpi: int) -> None:
         figure.savefig(temp, dpi=dpi)
 
 
-def plot_metrics(file: Path, per_pair: pd.DataFrame, table: pd.DataFrame, models: Sequence[str], *, inception: bool, paper: bool = False) -> None:
+def plot_metrics(
+    file: Path,
+    per_pair: pd.DataFrame,
+    table: pd.DataFrame,
+    models: Sequence[str],
+    *,
+    inception: bool,
+    paper: bool = False,
+) -> None:
     """``metrics.png``: each metric against the mean hole ratio of its bin; N solid, B dashed.
 
     Every model has its own colour and marker and is shifted a little along x, so none hides
@@ -152,7 +167,9 @@ def _sample_image(dirs: Sequence[Path], kind: str, pair_id: str) -> Path | None:
     return None
 
 
-def plot_samples(file: Path, dirs: Sequence[Path], pairs: pd.DataFrame, models: Sequence[dict[str, Any]], *, thumb: int = 160) -> bool:
+def plot_samples(
+    file: Path, dirs: Sequence[Path], pairs: pd.DataFrame, models: Sequence[dict[str, Any]], *, thumb: int = 160
+) -> bool:
     """``samples.png``: masked input, each model's composite and the ground truth per sample pair.
 
     Parameters
@@ -176,7 +193,11 @@ def plot_samples(file: Path, dirs: Sequence[Path], pairs: pd.DataFrame, models: 
     rows = [row for row in pairs.sort_values("position").itertuples() if _sample_image(dirs, GROUND_TRUTH, row.pair)]
     if not rows:
         return False
-    columns = [(MASKED_INPUT, "input")] + [(model["key"], model["label"]) for model in models] + [(GROUND_TRUTH, "ground truth")]
+    columns = (
+        [(MASKED_INPUT, "input")]
+        + [(model["key"], model["label"]) for model in models]
+        + [(GROUND_TRUTH, "ground truth")]
+    )
     figure = Figure(figsize=(1.7 * len(columns), 1.7 * len(rows)))
     axes = figure.subplots(len(rows), len(columns), squeeze=False)
     for row_axes, row in zip(axes, rows):

@@ -176,7 +176,11 @@ class ResultCache:
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         with file_lock(self.folder / LOCK_NAME):  # processes writing one cache (torchrun ranks) take turns
-            numbers = [int(path.stem.split("-")[1]) for path in self.folder.glob("part-*.*") if path.stem.split("-")[1].isdigit()]
+            numbers = [
+                int(path.stem.split("-")[1])
+                for path in self.folder.glob("part-*.*")
+                if path.stem.split("-")[1].isdigit()
+            ]
             self._write_files(self.folder / f"part-{max(numbers, default=-1) + 1:05d}", rows, logits, pool)
 
     def _write_files(self, stem: Path, rows: pd.DataFrame, logits: np.ndarray | None, pool: np.ndarray | None) -> None:
@@ -209,7 +213,9 @@ def read_run(out_dir: Path) -> dict[str, Any]:
     """
     path = out_dir / RUN_FILE
     if not path.is_file():
-        raise InputError(f"{out_dir} is not a maskbench score folder (no run.json); give the --out of 'maskbench score'")
+        raise InputError(
+            f"{out_dir} is not a maskbench score folder (no run.json); give the --out of 'maskbench score'"
+        )
     return json.loads(path.read_text("utf-8"))
 
 

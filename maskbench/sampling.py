@@ -119,24 +119,34 @@ class _Accepted(NamedTuple):
 @functools.lru_cache(maxsize=4)
 def _interior(margin: int) -> np.ndarray:
     """(512, 512) bool: the pixels at least ``margin`` px from the edge (read-only)."""
-    interior = _BORDER_DISTANCE >= margin
+    interior = margin <= _BORDER_DISTANCE
     interior.flags.writeable = False
     return interior
 
 
-def _natural_holes(uncut: np.ndarray, rng: np.random.Generator, config: TestsetConfig) -> tuple[np.ndarray, dict[str, float]]:
+def _natural_holes(
+    uncut: np.ndarray, rng: np.random.Generator, config: TestsetConfig
+) -> tuple[np.ndarray, dict[str, float]]:
     """Uncut holes of a source (see :func:`maskbench.source_pool.uncut_holes`), randomly
-    rotated and flipped (no crop), and the parameters drawn."""
+    rotated and flipped (no crop), and the parameters drawn.
+    """
     angle = float(rng.uniform(*config.rotation_degrees))
     flip_horizontal = bool(rng.random() < config.flip_horizontal)
     flip_vertical = bool(rng.random() < config.flip_vertical)
     holes = flip(rotate(uncut, angle), horizontal=flip_horizontal, vertical=flip_vertical)
     no_crop = {"crop_scale": math.nan, "crop_top": math.nan, "crop_left": math.nan, "crop_side": math.nan}
-    parameters = {"angle": angle, **no_crop, "flip_horizontal": float(flip_horizontal), "flip_vertical": float(flip_vertical)}
+    parameters = {
+        "angle": angle,
+        **no_crop,
+        "flip_horizontal": float(flip_horizontal),
+        "flip_vertical": float(flip_vertical),
+    }
     return holes, parameters
 
 
-def _place_inside(holes: np.ndarray, rng: np.random.Generator, target: float, config: TestsetConfig) -> tuple[np.ndarray, float]:
+def _place_inside(
+    holes: np.ndarray, rng: np.random.Generator, target: float, config: TestsetConfig
+) -> tuple[np.ndarray, float]:
     """Scale holes (their bounding box) towards ``target`` hole pixels and place them inside.
 
     A random padding p (≤ ``natural_max_dilation``, ≤ an eighth of the interior, so that
@@ -155,7 +165,9 @@ def _place_inside(holes: np.ndarray, rng: np.random.Generator, target: float, co
     scale_y = min(scale * (1.5 if patch.shape[0] < patch.shape[1] else 1.0), room / patch.shape[0])
     scale_x = min(scale * (1.5 if patch.shape[1] < patch.shape[0] else 1.0), room / patch.shape[1])
     scale_y, scale_x = min(scale_y, 1.5 * scale_x), min(scale_x, 1.5 * scale_y)
-    height, width = (min(max(1, round(factor * side)), int(room)) for factor, side in zip((scale_y, scale_x), patch.shape))
+    height, width = (
+        min(max(1, round(factor * side)), int(room)) for factor, side in zip((scale_y, scale_x), patch.shape)
+    )
     scale = math.sqrt(scale_y * scale_x)
     scaled = resize(patch, (height, width))
     top = margin + round(pad) + int(rng.integers(0, int(room) - height + 1))
@@ -165,7 +177,9 @@ def _place_inside(holes: np.ndarray, rng: np.random.Generator, target: float, co
     return canvas, scale
 
 
-def _part(context: SlotContext, source: int, rng: np.random.Generator, part_target: float, method: Method) -> _Part | None:
+def _part(
+    context: SlotContext, source: int, rng: np.random.Generator, part_target: float, method: Method
+) -> _Part | None:
     """One augmented source on the 512×512 canvas.
 
     Natural N parts are the source's uncut holes scaled towards ``part_target`` hole pixels
@@ -208,7 +222,9 @@ def _combine(
     first: _Part | None = None
     counted = _interior(config.border_margin) if method == "clear-band" else None
     for _ in range(sources_range[1]):
-        source = pick_source(pool, part_target / (MASK_SIZE * MASK_SIZE), config.source_ratio_factor, config.min_source_candidates, rng)
+        source = pick_source(
+            pool, part_target / (MASK_SIZE * MASK_SIZE), config.source_ratio_factor, config.min_source_candidates, rng
+        )
         part = _part(context, source, rng, part_target, method)
         if part is None:
             continue
@@ -221,7 +237,9 @@ def _combine(
     return None if first is None else (union, used, first)
 
 
-def _attempt(context: SlotContext, ratio_bin_index: int, border: BorderClass, rng: np.random.Generator, method: Method) -> _Accepted | None:
+def _attempt(
+    context: SlotContext, ratio_bin_index: int, border: BorderClass, rng: np.random.Generator, method: Method
+) -> _Accepted | None:
     """One try at a mask for a slot: the accepted mask, or None."""
     config = context.config
     margin = config.border_margin

@@ -105,7 +105,9 @@ class ScoreConfig(Config):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 16 <= self.size <= EVALUATION_SIZE:
-            raise ConfigError(f"size must be in 16..{EVALUATION_SIZE} px (masks are {EVALUATION_SIZE} px and only shrink), got {self.size}")
+            raise ConfigError(
+                f"size must be in 16..{EVALUATION_SIZE} px (masks are {EVALUATION_SIZE} px and only shrink), got {self.size}"
+            )
         for name in ("seed", "workers", "limit_per_bin", "samples_per_bin"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
@@ -150,11 +152,18 @@ class ScoreRun:
 # -- the run record ------------------------------------------------------------------------------
 
 
-def _run_settings(config: ScoreConfig, key: dict[str, Any], shard: Shard, images: ImageFolder, testset: TestSet) -> dict[str, Any]:
+def _run_settings(
+    config: ScoreConfig, key: dict[str, Any], shard: Shard, images: ImageFolder, testset: TestSet
+) -> dict[str, Any]:
     """What ``run.json`` fixes: the pairing, the shard, and what is computed."""
     return {
         "format": RUN_FORMAT,
-        "pairing": {**key, "limit_per_bin": config.limit_per_bin, "reuse_images": config.reuse_images, "size": config.size},
+        "pairing": {
+            **key,
+            "limit_per_bin": config.limit_per_bin,
+            "reuse_images": config.reuse_images,
+            "size": config.size,
+        },
         "shard": list(shard),
         "inception": config.inception,
         "save_images": config.save_images,
@@ -195,7 +204,9 @@ def _register_models(out_dir: Path, record: dict[str, Any], models: Sequence[Mod
     for info in models:
         entry = known.get(info.key)
         if entry is not None and entry["spec"] != info.spec:
-            raise ConfigError(f"models {entry['spec']!r} and {info.spec!r} share the folder name {info.key!r}; rename a file")
+            raise ConfigError(
+                f"models {entry['spec']!r} and {info.spec!r} share the folder name {info.key!r}; rename a file"
+            )
         if entry is not None and entry["checkpoint_sha256"] != info.checkpoint_sha256:
             raise OutputExistsError(
                 f"the weights of {info.spec!r} changed since {out_dir} cached its results; "
@@ -236,14 +247,19 @@ def _write_meta(out_dir: Path, config: ScoreConfig, settings: dict[str, Any], de
         "device": _device_name(device),
         "testset": {"root": str(test_set.root), "kind": test_set.kind, "per_bin": test_set.per_bin},
         "images": {
-            "root": str(folder.root), "readable": len(folder.files),
+            "root": str(folder.root),
+            "readable": len(folder.files),
             "unreadable": [folder.relative(path) for path in folder.unreadable],
         },
         "pairs": pairs,
         "shard": f"{shard[0]}/{shard[1]}",
         "pairing": settings["pairing"],
-        "inception_network": None if inception is None else {
-            "source": inception.source, "weights": str(inception.path), "inception_score": inception.logits,
+        "inception_network": None
+        if inception is None
+        else {
+            "source": inception.source,
+            "weights": str(inception.path),
+            "inception_score": inception.logits,
         },
     }
     write_text_atomic(out_dir / META_FILE, json.dumps(meta, indent=2) + "\n")
@@ -254,7 +270,9 @@ def _write_meta(out_dir: Path, config: ScoreConfig, settings: dict[str, Any], de
 
 def _model_infos(loaded: Mapping[str, Inpainter]) -> tuple[ModelInfo, ...]:
     """What identifies each loaded model; refuses specs whose folder names clash or are gt/input."""
-    infos = tuple(ModelInfo(spec, inp.name, model_key(spec), inp.kind, inp.checkpoint_sha256) for spec, inp in loaded.items())
+    infos = tuple(
+        ModelInfo(spec, inp.name, model_key(spec), inp.kind, inp.checkpoint_sha256) for spec, inp in loaded.items()
+    )
     keys = [info.key for info in infos]
     if len(set(keys)) != len(keys) or GROUND_TRUTH in keys or MASKED_INPUT in keys:
         raise ConfigError(f"model specs must give distinct folder names other than gt/input, got {keys}")
@@ -384,14 +402,24 @@ def score(
         )  # fmt: skip
         try:
             truth_label = "ground truth (Inception features)" if features else "ground truth (sample images)"
-            run_pass(context, key=GROUND_TRUTH, spec=None, inpainter=None, cache=truth_cache, pending=ranks.share(truth_pending), label=truth_label)
+            run_pass(
+                context,
+                key=GROUND_TRUTH,
+                spec=None,
+                inpainter=None,
+                cache=truth_cache,
+                pending=ranks.share(truth_pending),
+                label=truth_label,
+            )
             for info in infos:
                 computed[info.spec] = len(pending[info.key])
                 run_pass(context, key=info.key, spec=info.spec, inpainter=loaded[info.spec], cache=caches[info.key],
                          pending=ranks.share(pending[info.key]), label=info.name)  # fmt: skip
         except KeyboardInterrupt:
             saved = ", ".join(f"{info.spec} {len(caches[info.key].done())}/{len(pairs)}" for info in infos)
-            raise Interrupted(f"the results of finished batches are saved in {out_dir} (pairs per model: {saved})") from None
+            raise Interrupted(
+                f"the results of finished batches are saved in {out_dir} (pairs per model: {saved})"
+            ) from None
     wait_for_all(ranks)  # under torchrun: every rank's share is cached
     if ranks.main:
         _write_meta(out_dir, config, settings, device, folder, test_set, len(pairs), shard, weights)

@@ -175,7 +175,8 @@ def _process_pairs(context: PassContext, *, key: str, spec: str | None, inpainte
 def _process_batches(context: PassContext, key: str, spec: str | None, inpainter: Inpainter | None, pairs: Sequence[Pair],
                      cache: ResultCache, collected: tuple[list[pd.DataFrame], list[np.ndarray], list[np.ndarray]]) -> Iterator[int]:  # fmt: skip
     """The loop of :func:`_process_pairs`: collect each batch's features and rows (the row last:
-    a batch counts as done once its row is in), and write a part every ``chunk_pairs``."""
+    a batch counts as done once its row is in), and write a part every ``chunk_pairs``.
+    """
     rows, logits, pool = collected
     for batch_pairs, truth, hole, result in _processed_batches(context, spec, inpainter, pairs):
         row: dict[str, Any] = {"pair": [pair.pair_id for pair in batch_pairs]}

@@ -98,7 +98,9 @@ def shape_stats(hole: np.ndarray, *, margin: int = 50) -> ShapeStats:
     )
 
 
-def summarize_shapes(groups: dict[tuple[int, str], list[ShapeStats]], counts: dict[tuple[int, str], int], *, margin: int) -> pd.DataFrame:
+def summarize_shapes(
+    groups: dict[tuple[int, str], list[ShapeStats]], counts: dict[tuple[int, str], int], *, margin: int
+) -> pd.DataFrame:
     """Per (bin, class): medians of the shape statistics and the two border shares.
 
     Parameters
@@ -120,7 +122,12 @@ def summarize_shapes(groups: dict[tuple[int, str], list[ShapeStats]], counts: di
         for border in BORDER_CLASSES:
             stats = groups.get((k, border), [])
             frame = pd.DataFrame([s.__dict__ for s in stats])
-            row: dict[str, Any] = {"bin": BIN_LABELS[k], "class": border, "masks": counts.get((k, border), 0), "measured": len(stats)}
+            row: dict[str, Any] = {
+                "bin": BIN_LABELS[k],
+                "class": border,
+                "masks": counts.get((k, border), 0),
+                "measured": len(stats),
+            }
             if stats:
                 row.update(
                     ratio=frame["hole_ratio"].median(),

@@ -37,10 +37,16 @@ def slurm_array_shard(environ: Mapping[str, str] | None = None) -> tuple[int, in
         task, first, count = (int(environ[name]) for name in names)
         step = int(environ.get("SLURM_ARRAY_TASK_STEP", "1") or "1")
     except ValueError:
-        raise ConfigError(f"--shard auto: SLURM's variables are not integers ({', '.join(f'{n}={environ[n]!r}' for n in names)})") from None
+        raise ConfigError(
+            f"--shard auto: SLURM's variables are not integers ({', '.join(f'{n}={environ[n]!r}' for n in names)})"
+        ) from None
     offset, misaligned = divmod(task - first, step) if step > 0 else (-1, 1)
     last = environ.get("SLURM_ARRAY_TASK_MAX")
-    if misaligned or not 0 <= offset < count or (last is not None and last.isdigit() and int(last) != first + (count - 1) * step):
+    if (
+        misaligned
+        or not 0 <= offset < count
+        or (last is not None and last.isdigit() and int(last) != first + (count - 1) * step)
+    ):
         raise ConfigError(
             f"--shard auto: task {task} of an array {first}..{last} of {count} tasks (step {step}) is not one evenly spaced "
             "range; give --shard K/N explicitly"

@@ -152,7 +152,9 @@ def drop_cut_holes(window: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def pick_source(pool: SourcePool, target: float, factor: tuple[float, float], least: int, rng: np.random.Generator) -> int:
+def pick_source(
+    pool: SourcePool, target: float, factor: tuple[float, float], least: int, rng: np.random.Generator
+) -> int:
     """A random store index whose hole ratio is in ``factor`` × ``target``.
 
     When no mask is, one of the tenth of the masks nearest in ratio (so that a store of

@@ -301,7 +301,9 @@ def _read_maskbench(root: Path, *, margin: int | None, verify: bool) -> TestSet:
     for position, row in enumerate(rows):
         ratio_bin_index, border, _ = testset_position(row.index, per_bin=per_bin)
         if row.index != position or ratio_bin_index != row.ratio_bin or border != row.border:
-            raise InputError(f"{root / 'manifest.csv'}: row of mask {row.index} breaks the numbering; rebuild the split")
+            raise InputError(
+                f"{root / 'manifest.csv'}: row of mask {row.index} breaks the numbering; rebuild the split"
+            )
         masks.append(TestMask.numbered(root / row.file, row.index, per_bin=per_bin, hole_ratio=row.hole_ratio))
     if verify:
         for mask, row, measure in zip(masks, rows, measure_mask_files([mask.file for mask in masks])):
@@ -319,7 +321,9 @@ def _verify_manifest_row(file: Path, row: ListedMask, measure: MaskMeasure, *, m
     elif measure.hole_pixels != row.hole_pixels:
         problem = f"has {measure.hole_pixels} hole pixels, the manifest says {row.hole_pixels}"
     elif measured_bin != row.ratio_bin:
-        problem = f"has hole ratio {measure.hole_pixels / measure.pixels:.4f}, outside its bin {BIN_LABELS[row.ratio_bin]}"
+        problem = (
+            f"has hole ratio {measure.hole_pixels / measure.pixels:.4f}, outside its bin {BIN_LABELS[row.ratio_bin]}"
+        )
     elif measured_class != row.border:
         problem = f"is class {measured_class} at margin {margin} px, the manifest says {row.border}"
     if problem:
@@ -343,7 +347,9 @@ def _numbered_files(root: Path) -> tuple[Path, dict[int, Path]]:
     )
 
 
-def _read_numbered(root: Path, *, margin: int | None, verify: bool, invert: bool, mismatch_limit: float | None) -> TestSet:
+def _read_numbered(
+    root: Path, *, margin: int | None, verify: bool, invert: bool, mismatch_limit: float | None
+) -> TestSet:
     """A folder of numbered PNGs: bin and class from the numbers; (``verify``) mismatches measured."""
     folder, numbered = _numbered_files(root)
     count = max(numbered) + 1
@@ -356,7 +362,10 @@ def _read_numbered(root: Path, *, margin: int | None, verify: bool, invert: bool
     margin = TestsetConfig.load().border_margin if margin is None else margin
     files = [numbered[index].resolve() for index in range(count)]
     if not verify:
-        masks = [TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=math.nan, invert=invert) for index, file in enumerate(files)]
+        masks = [
+            TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=math.nan, invert=invert)
+            for index, file in enumerate(files)
+        ]
         return TestSet(root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, invert=invert)
     measures = measure_mask_files(files, invert=invert, threshold=FOREIGN_THRESHOLD)
     for file, measure in zip(files, measures):
@@ -365,7 +374,14 @@ def _read_numbered(root: Path, *, margin: int | None, verify: bool, invert: bool
     mismatches = _mismatches(measures, per_bin=per_bin, margin=margin, inverted=False)
     if mismatch_limit is not None and len(mismatches) > mismatch_limit * count:
         inverted = _mismatches(measures, per_bin=per_bin, margin=margin, inverted=True)
-        _refuse_mismatched(folder, len(mismatches), count, mismatch_limit, inverts=len(inverted) <= mismatch_limit * count, invert=invert)
+        _refuse_mismatched(
+            folder,
+            len(mismatches),
+            count,
+            mismatch_limit,
+            inverts=len(inverted) <= mismatch_limit * count,
+            invert=invert,
+        )
     if mismatches:
         warnings.warn(
             f"{len(mismatches)} of {count} masks in {folder} do not match the bin or class of their "
@@ -380,7 +396,13 @@ def _read_numbered(root: Path, *, margin: int | None, verify: bool, invert: bool
         for index, (file, measure) in enumerate(zip(files, measures))
     ]
     return TestSet(
-        root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, mismatches=tuple(mismatches), invert=invert
+        root=folder,
+        kind="nvidia",
+        per_bin=per_bin,
+        masks=tuple(masks),
+        margin=margin,
+        mismatches=tuple(mismatches),
+        invert=invert,
     )
 
 

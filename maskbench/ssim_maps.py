@@ -85,7 +85,9 @@ def gaussian_kernel1d(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE
     return taps / taps.sum()
 
 
-def _filter_along(maps: torch.Tensor, taps: list[float], dim: int, *, out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+def _filter_along(
+    maps: torch.Tensor, taps: list[float], dim: int, *, out: torch.Tensor, scratch: torch.Tensor
+) -> torch.Tensor:
     """Unpadded ('valid') correlation of ``maps`` with the symmetric ``taps`` along ``dim``.
 
     ``out`` and ``scratch`` have the shape of ``maps`` with n − 2r values along ``dim``; the result
@@ -152,12 +154,17 @@ def _moment_strips(output_planes: torch.Tensor, target_planes: torch.Tensor) -> 
         torch.mul(x, y, out=xy)
         window = padded[:, :, : rows + 2 * radius]
         _filter_along(window, taps, 2, out=vertical[:, :, :rows], scratch=vertical_scratch[:, :, :rows])
-        yield slice(start, start + rows), _filter_along(
-            vertical[:, :, :rows], taps, 3, out=filtered[:, :, :rows], scratch=filtered_scratch[:, :, :rows]
+        yield (
+            slice(start, start + rows),
+            _filter_along(
+                vertical[:, :, :rows], taps, 3, out=filtered[:, :, :rows], scratch=filtered_scratch[:, :, :rows]
+            ),
         )
 
 
-def _strip_maps(output_planes: torch.Tensor, target_planes: torch.Tensor) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+def _strip_maps(
+    output_planes: torch.Tensor, target_planes: torch.Tensor
+) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
     """(rows, Wang map of the rows' inner pixels, literature map of the rows) strip by strip.
 
     The Wang map covers the strip's rows that lie in [r, H − r) and the columns [r, W − r)
@@ -170,7 +177,9 @@ def _strip_maps(output_planes: torch.Tensor, target_planes: torch.Tensor) -> Ite
     standard_c2 = (SSIM_K2 * LITERATURE_SCALE) ** 2
     for rows, moments in _moment_strips(output_planes, target_planes):
         inner_first, inner_stop = max(rows.start, radius), min(rows.stop, height - radius)
-        inner = moments[:, :, inner_first - rows.start : max(inner_stop, inner_first) - rows.start, radius : width - radius]
+        inner = moments[
+            :, :, inner_first - rows.start : max(inner_stop, inner_first) - rows.start, radius : width - radius
+        ]
         yield rows, _ssim_formula(inner, standard_c1, standard_c2), _ssim_formula(moments, LITERATURE_C1, LITERATURE_C2)
 
 
@@ -217,7 +226,9 @@ def ssim_plane_maps(output_planes: torch.Tensor, target_planes: torch.Tensor) ->
     """
     radius = ssim_radius()
     count, height, width = output_planes.shape
-    standard = torch.empty((count, height - 2 * radius, width - 2 * radius), dtype=torch.float64, device=output_planes.device)
+    standard = torch.empty(
+        (count, height - 2 * radius, width - 2 * radius), dtype=torch.float64, device=output_planes.device
+    )
     literature = torch.empty((count, height, width), dtype=torch.float64, device=output_planes.device)
     for planes in _plane_chunks(count, output_planes.device):
         for rows, standard_map, literature_map in _strip_maps(output_planes[planes], target_planes[planes]):

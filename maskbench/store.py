@@ -464,19 +464,18 @@ class MaskStore:
         paths = self._shard_paths()
         number = int(paths[-1].stem) + 1 if paths else 0
         target = self.path / "shards" / f"{number:0{_SHARD_DIGITS}d}.h5"
-        with atomic_path(target) as temp:
-            with h5py.File(temp, "w") as shard_file:
-                bits = np.concatenate(packed) if packed else np.zeros(0, dtype=np.uint8)
-                compressed = {"chunks": (min(_CHUNK_BYTES, bits.size),), "compression": "gzip"} if bits.size else {}
-                shard_file.create_dataset("bits", data=bits, **compressed)
-                shard_file["offsets"] = offsets
-                shard_file["shapes"] = np.array([hole.shape for hole in holes], dtype=np.int32).reshape(count, 2)
-                shard_file["hole_pixels"] = np.array([np.count_nonzero(h) for h in holes], dtype=np.int64)
-                string = h5py.string_dtype("utf-8")
-                shard_file.create_dataset("source", data=list(map(str, sources)), dtype=string)
-                shard_file["frame"] = np.asarray(frames, dtype=np.int64)
-                shard_file.create_dataset("extra", data=[json.dumps(e, sort_keys=True) for e in extras], dtype=string)
-                shard_file.attrs["group"] = group
-                if provenance is not None:
-                    shard_file.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
+        with atomic_path(target) as temp, h5py.File(temp, "w") as shard_file:
+            bits = np.concatenate(packed) if packed else np.zeros(0, dtype=np.uint8)
+            compressed = {"chunks": (min(_CHUNK_BYTES, bits.size),), "compression": "gzip"} if bits.size else {}
+            shard_file.create_dataset("bits", data=bits, **compressed)
+            shard_file["offsets"] = offsets
+            shard_file["shapes"] = np.array([hole.shape for hole in holes], dtype=np.int32).reshape(count, 2)
+            shard_file["hole_pixels"] = np.array([np.count_nonzero(h) for h in holes], dtype=np.int64)
+            string = h5py.string_dtype("utf-8")
+            shard_file.create_dataset("source", data=list(map(str, sources)), dtype=string)
+            shard_file["frame"] = np.asarray(frames, dtype=np.int64)
+            shard_file.create_dataset("extra", data=[json.dumps(e, sort_keys=True) for e in extras], dtype=string)
+            shard_file.attrs["group"] = group
+            if provenance is not None:
+                shard_file.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
         self.refresh()

@@ -224,7 +224,8 @@ def write_demo_video(
 
 def write_frames_folder(folder: str | os.PathLike, frames: Sequence[np.ndarray] | np.ndarray) -> list[Path]:
     """Write RGB frames as ``frame_1.png``, ``frame_2.png``, ... (no zero padding, on purpose:
-    readers must order them by number, not by name). Frames may differ in size."""
+    readers must order them by number, not by name). Frames may differ in size.
+    """
     folder = Path(folder)
     paths = [folder / f"frame_{number}.png" for number in range(1, len(frames) + 1)]
     for path, frame in zip(paths, frames):

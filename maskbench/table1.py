@@ -62,7 +62,9 @@ def cell_label(ratio_bin: int, border: str) -> str:
     return f"{BIN_LABELS[ratio_bin]} {border}"
 
 
-def _cell_value(means: pd.DataFrame, inception: InceptionTables | None, metric: str, model: str, ratio_bin: int, border: str) -> Any:
+def _cell_value(
+    means: pd.DataFrame, inception: InceptionTables | None, metric: str, model: str, ratio_bin: int, border: str
+) -> Any:
     """One cell of a model's row: a mean of :data:`METRIC_COLUMNS`, an IScore, IS or FID (NaN: no pairs)."""
     if metric in METRIC_COLUMNS:
         key = (model, ratio_bin, border)
@@ -113,10 +115,15 @@ def build_table(
             for model in models:
                 rows[pattern.format(model)] = {
                     cell_label(k, b): _cell_value(means, inception, metric, model, k, b)
-                    for k in range(N_RATIO_BINS) for b in BORDER_CLASSES
+                    for k in range(N_RATIO_BINS)
+                    for b in BORDER_CLASSES
                 }
         if metric == "is" and inception is not None:
-            rows["IS(GT)"] = {cell_label(k, b): inception["is_gt"].get((k, b), math.nan) for k in range(N_RATIO_BINS) for b in BORDER_CLASSES}
+            rows["IS(GT)"] = {
+                cell_label(k, b): inception["is_gt"].get((k, b), math.nan)
+                for k in range(N_RATIO_BINS)
+                for b in BORDER_CLASSES
+            }
         if paper:
             rows.update(published_rows(metric))
     if paper:
@@ -142,11 +149,15 @@ def _format_cell(label: str, cell: Any) -> str:
 def _markdown_block(table: pd.DataFrame, labels: Sequence[str]) -> str:
     """A Markdown table of the rows ``labels`` under the header of :data:`COLUMNS`."""
     header = "| | " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * len(COLUMNS) + "\n"
-    lines = [f"| {label} | " + " | ".join(_format_cell(label, cell) for cell in table.loc[label]) + " |" for label in labels]
+    lines = [
+        f"| {label} | " + " | ".join(_format_cell(label, cell) for cell in table.loc[label]) + " |" for label in labels
+    ]
     return header + "\n".join(lines) + "\n"
 
 
-def _notes(table: pd.DataFrame, main: Sequence[str], *, counts: pd.Series, inception: bool, published: bool) -> list[str]:
+def _notes(
+    table: pd.DataFrame, main: Sequence[str], *, counts: pd.Series, inception: bool, published: bool
+) -> list[str]:
     """The notes under the table: columns, metrics, and what is absent or published."""
     notes = [
         "Columns: hole-to-image area ratio bins; N = no hole pixel within 50 px of the border, B = border.",
@@ -218,7 +229,15 @@ def table_markdown(table: pd.DataFrame, *, models: Sequence[str], counts: pd.Ser
         f"\n### Published IScore ({PAPER_CITATION}, ImageNet; not comparable with ours)\n\n" + _markdown_block(table, apart)
         if apart else ""
     )  # fmt: skip
-    return "## Table 1\n\n" + _markdown_block(table, main) + behind + published + "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    return (
+        "## Table 1\n\n"
+        + _markdown_block(table, main)
+        + behind
+        + published
+        + "\n"
+        + "\n".join(f"- {note}" for note in notes)
+        + "\n"
+    )
 
 
 def count_text(counts: pd.Series) -> str:

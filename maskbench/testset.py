@@ -167,7 +167,10 @@ def build_testset(
     store = _open_inputs(store_path, out_dir, overwrite=overwrite)
     staging = _staging_dir(out_dir)
     context = SlotContext(
-        store_path=str(store_path.resolve()), fingerprint=store.fingerprint(), config=config, masks_dir=str(staging / "masks")
+        store_path=str(store_path.resolve()),
+        fingerprint=store.fingerprint(),
+        config=config,
+        masks_dir=str(staging / "masks"),
     )
     settings = _build_settings(context, store)
     note = _rebuild_note(out_dir, staging, settings)
@@ -181,7 +184,12 @@ def build_testset(
     os.replace(staging, out_dir)
     reuse = source_reuse(rows[index].sources for index in sorted(rows))
     return BuildSummary(
-        out_dir=out_dir, per_bin=config.per_bin, bins=_bin_stats(rows, tries, config.per_bin), reused=len(done), note=note, reuse=reuse
+        out_dir=out_dir,
+        per_bin=config.per_bin,
+        bins=_bin_stats(rows, tries, config.per_bin),
+        reused=len(done),
+        note=note,
+        reuse=reuse,
     )
 
 
@@ -262,7 +270,9 @@ def _insufficient_message(store_path: Path, tried: BinCounts, failed: BinCounts,
     parts = []
     for (k, b), failures in sorted(failed.items()):
         estimate = math.ceil(failures / tried[(k, b)] * config.per_bin)
-        parts.append(f"{BIN_LABELS[k]} {BORDER_CLASSES[b]}: {failures} of {tried[(k, b)]} slots tried (≈{estimate} of {config.per_bin} missing)")
+        parts.append(
+            f"{BIN_LABELS[k]} {BORDER_CLASSES[b]}: {failures} of {tried[(k, b)]} slots tried (≈{estimate} of {config.per_bin} missing)"
+        )
     return (
         f"the store {store_path} cannot fill every bin — no mask found in {config.max_tries} tries for "
         + "; ".join(parts)
@@ -297,7 +307,14 @@ def _fill_slots(
         for k, b, j in _slots(config.per_bin)
         if testset_index(k, BORDER_CLASSES[b], j, per_bin=config.per_bin) not in done
     ]
-    results = map_ordered(functools.partial(fill_slot, context), todo, workers=config.workers, desc="build-testset", unit="mask", chunksize=8)
+    results = map_ordered(
+        functools.partial(fill_slot, context),
+        todo,
+        workers=config.workers,
+        desc="build-testset",
+        unit="mask",
+        chunksize=8,
+    )
     with open(staging / "rows.jsonl", "a", encoding="utf-8") as rows_file:
         try:
             for (k, b, _), row, slot_tries in results:
@@ -323,7 +340,8 @@ def _settings_provenance(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _rebuild_note(out_dir: Path, staging: Path, settings: dict[str, Any]) -> str | None:
     """A line when this build replaces a split, or restarts an interrupted build, that another
-    maskbench version or configuration made (:func:`maskbench.provenance.difference_note`)."""
+    maskbench version or configuration made (:func:`maskbench.provenance.difference_note`).
+    """
     earlier = [folder / name for folder, name in ((out_dir, "meta.json"), (staging, "build.json"))]
     records = [_settings_provenance(json.loads(file.read_text("utf-8"))) for file in earlier if file.is_file()]
     return difference_note(f"the split {out_dir}", records, _settings_provenance(settings))
@@ -333,7 +351,9 @@ def _finish(staging: Path, rows: dict[int, ManifestRow], settings: dict[str, Any
     """Write manifest, meta and preview into the staging folder; drop the resume files."""
     write_manifest(staging / "manifest.csv", (rows[index] for index in sorted(rows)))
     write_text_atomic(staging / "meta.json", json.dumps(settings, indent=2) + "\n")
-    write_image(staging / "preview.png", split_preview(staging, rows, columns=config.preview_columns, per_bin=config.per_bin))
+    write_image(
+        staging / "preview.png", split_preview(staging, rows, columns=config.preview_columns, per_bin=config.per_bin)
+    )
     (staging / "rows.jsonl").unlink(missing_ok=True)
     (staging / "build.json").unlink(missing_ok=True)
 

@@ -33,7 +33,17 @@ from torch.utils.data import DataLoader
 from maskbench.augment import AugmentConfig
 from maskbench.data import EpochSampler, TrainingImages, TrainingMasks, TrainingPairs
 from maskbench.distributed import (
-    RankSlice, Ranks, any_rank, join_job, mean_over_ranks, on_main, rank_batch_size, rank_device, unwrapped, wait_for_all, wrap_for_ranks,
+    Ranks,
+    RankSlice,
+    any_rank,
+    join_job,
+    mean_over_ranks,
+    on_main,
+    rank_batch_size,
+    rank_device,
+    unwrapped,
+    wait_for_all,
+    wrap_for_ranks,
 )  # fmt: skip
 from maskbench.errors import ConfigError, InputError
 from maskbench.files import write_image
@@ -44,7 +54,15 @@ from maskbench.progress import progress_bar
 from maskbench.run_record import read_run_record, refuse_changed_settings
 from maskbench.train_config import TrainConfig
 from maskbench.training_run import (
-    Phase, RunState, append_log_row, checkpoint_path, prepare_run_folder, read_latest_state, record_run, refuse_existing_run, sample_path,
+    Phase,
+    RunState,
+    append_log_row,
+    checkpoint_path,
+    prepare_run_folder,
+    read_latest_state,
+    record_run,
+    refuse_existing_run,
+    sample_path,
     save_checkpoint,
 )  # fmt: skip
 
@@ -148,7 +166,9 @@ def train(
     state, images, masks = _start_state(run, config, images=images, masks=masks, overwrite=overwrite)
     stop = config.stop_step or (config.steps if state.phase == "initial" else state.phase_start + config.finetune_steps)
     if stop <= state.step:
-        raise ConfigError(f"{run} is at step {state.step} already; ask for more steps (--steps greater than {state.step})")
+        raise ConfigError(
+            f"{run} is at step {state.step} already; ask for more steps (--steps greater than {state.step})"
+        )
     config = _with_stop(config, state, stop)
     if feature_extractor is None:
         feature_extractor = VGG16Features(config.vgg16_weights or None)
@@ -161,7 +181,12 @@ def train(
     loss_function = InpaintingLoss(feature_extractor.to(torch_device), weights=config.loss_weights())
     wait_for_all(ranks)  # every rank has read the run folder before rank 0 changes it
     new = not config.continues_run
-    on_main(lambda: prepare_run_folder(run, state, config, images=images, masks=masks, new=new, overwrite=overwrite, world_size=ranks.size), ranks)
+    on_main(
+        lambda: prepare_run_folder(
+            run, state, config, images=images, masks=masks, new=new, overwrite=overwrite, world_size=ranks.size
+        ),
+        ranks,
+    )
     loop = _Loop(run, config, state, model, optimizer, loss_function, pairs, torch_device, ranks)
     try:
         return loop.run(stop)
@@ -197,10 +222,16 @@ def _start_state(
     if images is None or masks is None:
         raise ConfigError("a new run needs --images DIR and --masks STORE")
     refuse_existing_run(run, overwrite=overwrite)
-    return RunState(config.arch, config.model_options(config.arch), "initial", 0, 0, None, None), Path(images), Path(masks)
+    return (
+        RunState(config.arch, config.model_options(config.arch), "initial", 0, 0, None, None),
+        Path(images),
+        Path(masks),
+    )
 
 
-def _continued_state(run: Path, config: TrainConfig, *, images: str | Path | None, masks: str | Path | None) -> tuple[RunState, Path, Path]:
+def _continued_state(
+    run: Path, config: TrainConfig, *, images: str | Path | None, masks: str | Path | None
+) -> tuple[RunState, Path, Path]:
     """The state an existing run continues from (a new fine-tuning phase: no optimizer state), and its data paths."""
     state = read_latest_state(run)
     if config.arch and config.arch != state.arch:
@@ -216,7 +247,9 @@ def _continued_state(run: Path, config: TrainConfig, *, images: str | Path | Non
     return state, images_path, masks_path
 
 
-def _model_and_optimizer(state: RunState, config: TrainConfig, device: torch.device) -> tuple[nn.Module, torch.optim.Adam]:
+def _model_and_optimizer(
+    state: RunState, config: TrainConfig, device: torch.device
+) -> tuple[nn.Module, torch.optim.Adam]:
     model = build_unet(state.arch, **state.model_options)
     if state.model_state is None:
         he_initialize(model, generator=torch.Generator().manual_seed(config.seed))
@@ -291,14 +324,21 @@ class _Loop:
     def _take_steps(self, loader: DataLoader, stop: int) -> None:
         """One step per batch, with a progress bar; KeyboardInterrupt after the step in progress on Ctrl-C."""
         batch = self.config.batch_size
-        bar = progress_bar(total=(stop - self.state.step) * batch, desc=f"train {self.state.arch} ({self.state.phase})", unit="img", enabled=self.ranks.main)
+        bar = progress_bar(
+            total=(stop - self.state.step) * batch,
+            desc=f"train {self.state.arch} ({self.state.phase})",
+            unit="img",
+            enabled=self.ranks.main,
+        )
         with bar, interrupt_requested() as interrupt:
             for items in loader:
                 terms = self._step(items)
                 bar.update(batch)
                 bar.set_postfix(loss=f"{terms['total']:.4f}")
                 self._after_step(terms)
-                if any_rank(interrupt.is_set(), self.ranks):  # torchrun's ranks see a Ctrl-C at different steps: all stop at one
+                if any_rank(
+                    interrupt.is_set(), self.ranks
+                ):  # torchrun's ranks see a Ctrl-C at different steps: all stop at one
                     raise KeyboardInterrupt
 
     def _finish(self) -> Path:
@@ -378,7 +418,11 @@ class _Loop:
         if not self.ranks.main:
             return self._path()
         return save_checkpoint(
-            self.run_folder, self.state, self.config, model=self.network.state_dict(), optimizer=self.optimizer.state_dict()
+            self.run_folder,
+            self.state,
+            self.config,
+            model=self.network.state_dict(),
+            optimizer=self.optimizer.state_dict(),
         )
 
     def _path(self) -> Path:

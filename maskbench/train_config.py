@@ -24,7 +24,16 @@ from maskbench.run_record import read_run_record, refuse_changed_settings
 
 #: Keys of one call (what to do now), not of the run: never recorded, never refused on resume.
 CALL_KEYS: frozenset[str] = frozenset({"arch", "finetune", "resume", "stop_step", "device"})
-_POSITIVE = ("image_size", "batch_size", "steps", "finetune_steps", "checkpoint_every", "keep_checkpoints", "log_every", "sample_every")
+_POSITIVE = (
+    "image_size",
+    "batch_size",
+    "steps",
+    "finetune_steps",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "sample_every",
+)
 _LOSS_TERMS = ("valid", "hole", "perceptual", "style", "tv")
 
 
@@ -134,7 +143,9 @@ class TrainConfig(Config):
         requested = read_toml(file) if file is not None else {}
         check_known_keys(cls, requested, origin=str(file))
         requested.update({key: value for key, value in overrides.items() if value is not None})
-        refuse_changed_settings(recorded, {key: value for key, value in requested.items() if key not in CALL_KEYS}, run=run)
+        refuse_changed_settings(
+            recorded, {key: value for key, value in requested.items() if key not in CALL_KEYS}, run=run
+        )
         return build_dataclass(cls, {**recorded, **requested}, origin=f"{Path(run) / 'run.json'}")
 
     @property

@@ -191,13 +191,23 @@ def refuse_existing_run(run: Path, *, overwrite: bool) -> None:
     """
     if run.exists() and (not run.is_dir() or any(run.iterdir())):
         if not overwrite:
-            raise OutputExistsError(f"run folder {run} already exists; continue it with --resume, or pass --overwrite to replace it")
+            raise OutputExistsError(
+                f"run folder {run} already exists; continue it with --resume, or pass --overwrite to replace it"
+            )
         if not (run / "run.json").is_file():
             raise OutputExistsError(f"{run} is not a maskbench run folder (no run.json); refusing to replace it")
 
 
 def prepare_run_folder(
-    run: Path, state: RunState, config: TrainConfig, *, images: Path, masks: Path, new: bool, overwrite: bool, world_size: int
+    run: Path,
+    state: RunState,
+    config: TrainConfig,
+    *,
+    images: Path,
+    masks: Path,
+    new: bool,
+    overwrite: bool,
+    world_size: int,
 ) -> None:
     """Create (a new run) or trim (an existing one) the run folder, and record the call.
 
@@ -256,7 +266,9 @@ def record_run(run: Path, state: RunState, config: TrainConfig, *, images: Path,
     write_run_record(run, record)
 
 
-def save_checkpoint(run: Path, state: RunState, config: TrainConfig, *, model: dict[str, Any], optimizer: dict[str, Any]) -> Path:
+def save_checkpoint(
+    run: Path, state: RunState, config: TrainConfig, *, model: dict[str, Any], optimizer: dict[str, Any]
+) -> Path:
     """Write the checkpoint of the current step and its weights-only twin, and drop old ones.
 
     Parameters

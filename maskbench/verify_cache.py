@@ -67,7 +67,7 @@ class MaskMeasure:
 
 
 def user_cache_dir() -> Path:
-    """maskbench's folder in the user's cache: ``$MASKBENCH_CACHE_DIR``, ``$XDG_CACHE_HOME/maskbench`` or ``~/.cache/maskbench``."""
+    """Maskbench's folder in the user's cache: ``$MASKBENCH_CACHE_DIR``, ``$XDG_CACHE_HOME/maskbench`` or ``~/.cache/maskbench``."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -110,7 +110,9 @@ def _write_cached(file: Path, measures: Sequence[MaskMeasure]) -> None:
         return
 
 
-def measure_mask_files(files: Sequence[Path], *, invert: bool = False, threshold: int | None = None) -> list[MaskMeasure]:
+def measure_mask_files(
+    files: Sequence[Path], *, invert: bool = False, threshold: int | None = None
+) -> list[MaskMeasure]:
     """Measure mask files, or read the measurements of an unchanged set of files from the cache.
 
     Parameters

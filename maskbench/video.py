@@ -131,7 +131,8 @@ def working_shape(height: int, width: int, *, short_side: int) -> tuple[int, int
 
 def _resize_rgb(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a float image in [0, 1] to (height, width) = ``shape``: area averaging to
-    shrink, bicubic to enlarge (clipped back to [0, 1], as bicubic overshoots at edges)."""
+    shrink, bicubic to enlarge (clipped back to [0, 1], as bicubic overshoots at edges).
+    """
     height, width = shape
     if image.shape[:2] == shape:
         return image

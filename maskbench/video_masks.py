@@ -142,7 +142,8 @@ def _keep_pair_masks(
     config: ExtractConfig,
 ) -> None:
     """Clean the two raw masks of a pair and add those the filter keeps to ``result``; a pair
-    whose flow cannot be trusted is counted in ``result.skipped_pairs`` instead."""
+    whose flow cannot be trusted is counted in ``result.skipped_pairs`` instead.
+    """
     result.largest_difference = max(result.largest_difference, float(np.abs(pair.first - pair.second).mean()))
     reason = pair_skip_reason(pair.first, pair.second, occluded, disoccluded, config.pair_check)
     if reason is not None:

@@ -67,7 +67,7 @@ class WeightsFile:
 
 
 def cache_folder() -> Path:
-    """torch hub's checkpoints folder: ``$TORCH_HOME/hub/checkpoints`` (usually ``~/.cache/torch/hub/checkpoints``)."""
+    """Torch hub's checkpoints folder: ``$TORCH_HOME/hub/checkpoints`` (usually ``~/.cache/torch/hub/checkpoints``)."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -150,12 +150,14 @@ def locate_weights(
 
 
 def _download(weights: WeightsFile, target: Path, *, progress: bool) -> None:
-    """torch hub's downloader (temporary file, hash check, rename) with a network timeout."""
+    """Torch hub's downloader (temporary file, hash check, rename) with a network timeout."""
     target.parent.mkdir(parents=True, exist_ok=True)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        torch.hub.download_url_to_file(weights.url, str(target), hash_prefix=weights.sha256_prefix or None, progress=progress)
+        torch.hub.download_url_to_file(
+            weights.url, str(target), hash_prefix=weights.sha256_prefix or None, progress=progress
+        )
     except (urllib.error.URLError, OSError) as error:
         raise _missing(weights, target.parent, f"no network: {str(error).splitlines()[0]}") from None
     except RuntimeError as error:  # torch hub's hash mismatch

@@ -27,7 +27,12 @@ from maskbench.errors import ConfigError
 from maskbench.rng import item_rng
 
 IDENTITY = AugmentConfig(
-    dilation_radius=(0, 0), rotation_degrees=(0.0, 0.0), crop_scale=(1.0, 1.0), frame_inset=0.0, flip_horizontal=0.0, flip_vertical=0.0
+    dilation_radius=(0, 0),
+    rotation_degrees=(0.0, 0.0),
+    crop_scale=(1.0, 1.0),
+    frame_inset=0.0,
+    flip_horizontal=0.0,
+    flip_vertical=0.0,
 )
 
 
@@ -46,7 +51,10 @@ def test_no_rotation_no_dilation_full_crop_is_the_identity(photo_hole):
     assert np.array_equal(crop_resize(photo_hole, 0, 0, 512, size=512), photo_hole)
 
 
-@pytest.mark.parametrize(("angle", "top", "left", "side"), [(0.0, 10, 20, 300), (90.0, 0, 50, 200), (33.0, 40, 90, 350), (-141.0, 100, 7, 256)])
+@pytest.mark.parametrize(
+    ("angle", "top", "left", "side"),
+    [(0.0, 10, 20, 300), (90.0, 0, 50, 200), (33.0, 40, 90, 350), (-141.0, 100, 7, 256)],
+)
 def test_rotate_window_is_the_window_of_the_whole_rotation(photo_hole, angle, top, left, side):
     wide = photo_hole[:400, :]
     whole = rotate(wide, angle)[top : top + side, left : left + side]
@@ -114,7 +122,9 @@ def test_random_augment_is_seeded_and_within_the_ranges(photo_hole):
     assert config.crop_scale[0] <= params["crop_scale"] <= config.crop_scale[1]
     assert config.dilation_radius[0] <= params["dilation_radius"] <= config.dilation_radius[1]
     inset = config.frame_inset * 400
-    assert params["crop_side"] == min(round(params["crop_scale"] * 400), largest_inside_side((400, 512), params["angle"], inset))
+    assert params["crop_side"] == min(
+        round(params["crop_scale"] * 400), largest_inside_side((400, 512), params["angle"], inset)
+    )
 
 
 def test_windows_never_show_the_source_frame():

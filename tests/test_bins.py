@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from maskbench import bins
 from maskbench.bins import (
     BIN_LABELS,
     border_class,
@@ -13,7 +14,6 @@ from maskbench.bins import (
     ratio_bin,
     ratio_bin_of_count,
 )
-from maskbench import bins
 from maskbench.testset_config import TestsetConfig
 
 
@@ -48,7 +48,16 @@ def test_default_margin_is_50_px():
 
 @pytest.mark.parametrize(
     ("row", "col", "expected"),
-    [(49, 256, "B"), (50, 256, "N"), (256, 49, "B"), (256, 50, "N"), (462, 256, "B"), (461, 256, "N"), (256, 461, "N"), (256, 462, "B")],
+    [
+        (49, 256, "B"),
+        (50, 256, "N"),
+        (256, 49, "B"),
+        (256, 50, "N"),
+        (462, 256, "B"),
+        (461, 256, "N"),
+        (256, 461, "N"),
+        (256, 462, "B"),
+    ],
 )
 def test_border_rule_hole_pixel_at_49_makes_b_and_50_keeps_n(row, col, expected):
     hole = np.zeros((512, 512), dtype=bool)

@@ -55,11 +55,36 @@ def test_no_hole_returns_copy(fill) -> None:
 @pytest.mark.parametrize(
     ("image", "hole", "options", "message"),
     [
-        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), bool), {}, "expected a float32 RGB image of shape (H, W, 3), got uint8 (8, 8, 3)"),
-        (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8)), {}, "expected a bool hole of shape (8, 8) (True = missing), got float64 (8, 8)"),
-        (np.full((8, 8, 3), np.nan, np.float32), np.zeros((8, 8), bool), {}, "expected image values in [0, 1], got values in [nan, nan]"),
-        (np.zeros((8, 8, 3), np.float32), np.ones((8, 8), bool), {}, "the hole covers the whole image; there is nothing to fill it from"),
-        (np.zeros((8, 8, 3), np.float32), square_hole(8, 2, 4), {"radius": 0}, "expected an integer radius >= 1 px, got 0"),
+        (
+            np.zeros((8, 8, 3), np.uint8),
+            np.zeros((8, 8), bool),
+            {},
+            "expected a float32 RGB image of shape (H, W, 3), got uint8 (8, 8, 3)",
+        ),
+        (
+            np.zeros((8, 8, 3), np.float32),
+            np.zeros((8, 8)),
+            {},
+            "expected a bool hole of shape (8, 8) (True = missing), got float64 (8, 8)",
+        ),
+        (
+            np.full((8, 8, 3), np.nan, np.float32),
+            np.zeros((8, 8), bool),
+            {},
+            "expected image values in [0, 1], got values in [nan, nan]",
+        ),
+        (
+            np.zeros((8, 8, 3), np.float32),
+            np.ones((8, 8), bool),
+            {},
+            "the hole covers the whole image; there is nothing to fill it from",
+        ),
+        (
+            np.zeros((8, 8, 3), np.float32),
+            square_hole(8, 2, 4),
+            {"radius": 0},
+            "expected an integer radius >= 1 px, got 0",
+        ),
     ],
 )
 def test_bad_input_raises_input_error(fill, image, hole, options, message) -> None:

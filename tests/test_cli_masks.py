@@ -14,7 +14,22 @@ from maskbench.store import MaskStore
 
 def test_generate_writes_a_store_and_resumes_or_refuses(tmp_path):
     runner = CliRunner()
-    args = ["generate", "--kind", "strokes", "-n", "6", "--size", "64", "96", "--out", str(tmp_path / "s"), "--workers", "1", "--seed", "2"]
+    args = [
+        "generate",
+        "--kind",
+        "strokes",
+        "-n",
+        "6",
+        "--size",
+        "64",
+        "96",
+        "--out",
+        str(tmp_path / "s"),
+        "--workers",
+        "1",
+        "--seed",
+        "2",
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "wrote 6 masks" in result.output
@@ -48,7 +63,9 @@ def test_import_masks_messages(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Warning: 2 of 3 imported masks have more than 50% hole pixels" in result.stderr
     assert "wrote 3 masks" in result.stdout
-    inverted = runner.invoke(main, ["import-masks", str(folder), "--invert", "--out", str(tmp_path / "t"), "--workers", "1"])
+    inverted = runner.invoke(
+        main, ["import-masks", str(folder), "--invert", "--out", str(tmp_path / "t"), "--workers", "1"]
+    )
     assert inverted.exit_code == 0 and "Warning" not in inverted.stderr
     assert np.array_equal(MaskStore.open(tmp_path / "t")[1], np.zeros((20, 20), dtype=bool))
     (folder / "gray.png").write_bytes(b"")

@@ -16,7 +16,14 @@ from maskbench.errors import InputError
 from maskbench.files import read_image, write_image
 from maskbench.store import MaskStore
 
-AUGMENT = AugmentConfig(dilation_radius=(0, 2), rotation_degrees=(-180.0, 180.0), crop_scale=(0.5, 1.0), frame_inset=0.04, flip_horizontal=0.5, flip_vertical=0.5)
+AUGMENT = AugmentConfig(
+    dilation_radius=(0, 2),
+    rotation_degrees=(-180.0, 180.0),
+    crop_scale=(0.5, 1.0),
+    frame_inset=0.04,
+    flip_horizontal=0.5,
+    flip_vertical=0.5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,9 @@ def test_masks_depend_only_on_seed_epoch_and_index(data_folders) -> None:
 
 def test_image_crops_are_windows_of_the_image(data_folders) -> None:
     images_folder, _ = data_folders
-    with pytest.raises(InputError, match=r"1 of 2 images are smaller than 64 px on their shorter side: small\.png \(46x30\)"):
+    with pytest.raises(
+        InputError, match=r"1 of 2 images are smaller than 64 px on their shorter side: small\.png \(46x30\)"
+    ):
         TrainingImages(images_folder, seed=0, size=64)
     images = TrainingImages(images_folder, seed=0, size=64, upscale=True)
     assert [path.name for path in images.paths] == ["coffee.png", "small.png"]
@@ -61,7 +70,7 @@ def test_image_crops_are_windows_of_the_image(data_folders) -> None:
     ]
     assert len(matches) == 1
     small = images[(0, 1)]
-    assert small.shape == (3, 64, 64) and small.dtype == torch.float32 and 0 <= small.min() and small.max() <= 1
+    assert small.shape == (3, 64, 64) and small.dtype == torch.float32 and small.min() >= 0 and small.max() <= 1
 
 
 def test_upscaling_keeps_the_aspect_and_reaches_the_side() -> None:
@@ -80,7 +89,9 @@ def test_sampler_shuffles_each_epoch_and_resumes_mid_sequence() -> None:
 
 def test_batches_do_not_depend_on_the_number_of_workers(data_folders) -> None:
     images, store = data_folders
-    pairs = TrainingPairs(TrainingImages(images, seed=0, size=30), TrainingMasks(store, augment=AUGMENT, seed=0, size=30))
+    pairs = TrainingPairs(
+        TrainingImages(images, seed=0, size=30), TrainingMasks(store, augment=AUGMENT, seed=0, size=30)
+    )
 
     def batches(workers: int) -> list[dict[str, torch.Tensor]]:
         sampler = EpochSampler(len(pairs), seed=0, first=0, stop=6)
@@ -120,7 +131,14 @@ def test_the_dataloader_idiom_gives_no_empty_mask_and_set_epoch_is_reproducible(
     from maskbench.augment import random_augment
     from maskbench.rng import item_rng
 
-    augment = AugmentConfig(dilation_radius=(0, 0), rotation_degrees=(0.0, 0.0), crop_scale=(0.3, 0.5), frame_inset=0.0, flip_horizontal=0.0, flip_vertical=0.0)
+    augment = AugmentConfig(
+        dilation_radius=(0, 0),
+        rotation_degrees=(0.0, 0.0),
+        crop_scale=(0.3, 0.5),
+        frame_inset=0.0,
+        flip_horizontal=0.0,
+        flip_vertical=0.0,
+    )
     masks = TrainingMasks(corner_store, size=32, seed=0, augment=augment)
     first_draws = [random_augment(masks.store[int(rng.integers(8))], rng, augment, size=32)[0]
                    for rng in (item_rng(0, 0, index, 0) for index in range(8))]  # fmt: skip
@@ -156,13 +174,13 @@ def test_a_distributed_sampler_splits_the_masks(corner_store: Path) -> None:
     assert sorted(seen) == list(range(8))
 
 
-def test_the_readme_training_loop_runs(corner_store: Path) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
-    blocks = [block.split("```")[0] for block in readme.split("```python\n")[1:]]
+def test_the_documented_training_loop_runs(corner_store: Path) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "train.md").read_text("utf-8")
+    blocks = [block.split("```")[0] for block in guide.split("```python\n")[1:]]
     example = next(block for block in blocks if "TrainingMasks(" in block and "set_epoch" in block)
     assert len(example.strip().splitlines()) <= 8
     namespace: dict[str, object] = {}
-    exec(example.replace('"raw.store"', repr(str(corner_store))), namespace)  # noqa: S102 - our own README
+    exec(example.replace('"raw.store"', repr(str(corner_store))), namespace)
     hole, valid_mask = namespace["hole"], namespace["valid_mask"]
     assert hole.dtype == torch.bool and hole.shape[1:] == (1, 256, 256)  # type: ignore[union-attr]
     assert torch.equal(valid_mask, (~hole).float())  # type: ignore[arg-type,operator]

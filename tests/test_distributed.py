@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_score import make_images, make_nvidia_folder
 
 from maskbench.cli import main
 from maskbench.data import EpochSampler
 from maskbench.distributed import (
-    RankSlice,
     Ranks,
+    RankSlice,
     collective_timeout,
     gather_in_order,
     launched_ranks,
@@ -33,9 +34,10 @@ from maskbench.parallel import Shard
 from maskbench.slurm import slurm_array_shard
 from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
-from test_score import make_images, make_nvidia_folder
 
-EXTRACT_TOML = 'method = "dis"\nworking_size = 96\nbatch_size = 4\nmin_component_area = 12\nfill_gap_area = 16\nworkers = 0\n'
+EXTRACT_TOML = (
+    'method = "dis"\nworking_size = 96\nbatch_size = 4\nmin_component_area = 12\nfill_gap_area = 16\nworkers = 0\n'
+)
 SCORE_OPTIONS = ["--model", "telea", "--device", "cpu", "--no-inception", "--workers", "0", "--batch-size", "4", "--size", "64",
                  "--upscale-small-images"]  # fmt: skip
 
@@ -89,9 +91,16 @@ def test_gather_in_order_with_one_process_is_the_plain_map() -> None:
 
 @pytest.mark.parametrize(
     ("variables", "expected"),
-    [(slurm(0, 0, 8), (1, 8)), (slurm(8, 1, 8), (8, 8)), (slurm(104, 100, 8, step=2), (3, 8)), (slurm(5, 5, 1), (1, 1))],
+    [
+        (slurm(0, 0, 8), (1, 8)),
+        (slurm(8, 1, 8), (8, 8)),
+        (slurm(104, 100, 8, step=2), (3, 8)),
+        (slurm(5, 5, 1), (1, 1)),
+    ],
 )
-def test_shard_auto_reads_the_array_task(variables: dict[str, str], expected: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shard_auto_reads_the_array_task(
+    variables: dict[str, str], expected: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert slurm_array_shard(variables) == expected
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
@@ -101,7 +110,12 @@ def test_shard_auto_reads_the_array_task(variables: dict[str, str], expected: tu
 def test_shard_auto_outside_an_array_or_in_an_irregular_one_is_refused() -> None:
     with pytest.raises(ConfigError, match="SLURM_ARRAY_TASK_ID.*--shard K/N"):
         slurm_array_shard({})
-    irregular = {"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MAX": "6"}
+    irregular = {
+        "SLURM_ARRAY_TASK_ID": "6",
+        "SLURM_ARRAY_TASK_MIN": "1",
+        "SLURM_ARRAY_TASK_COUNT": "3",
+        "SLURM_ARRAY_TASK_MAX": "6",
+    }
     with pytest.raises(ConfigError, match="evenly spaced"):  # --array=1,5,6
         slurm_array_shard(irregular)
 
@@ -116,7 +130,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "images": make_images(root / "images", 12), "testset": make_nvidia_folder(root / "testset", per_bin=1)}  # fmt: skip
 
 
-def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(inputs: dict[str, Path], tmp_path: Path) -> None:
+def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
     """README: score and extract array tasks (``--array=5-7``), then ``maskbench report`` / ``merge-stores``."""
     runner = CliRunner()
     for task in (5, 6, 7):
@@ -137,10 +153,14 @@ def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(in
     whole = runner.invoke(main, ["score", *SCORE_OPTIONS, "--images", str(inputs["images"]), "--testset", str(inputs["testset"]),
                                  "--out", str(tmp_path / "whole")])  # fmt: skip
     assert whole.exit_code == 0, whole.output
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "scores" / "table1.csv"), pd.read_csv(tmp_path / "whole" / "table1.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "scores" / "table1.csv"), pd.read_csv(tmp_path / "whole" / "table1.csv")
+    )
     merged, one = MaskStore.open(tmp_path / "masks.store"), tmp_path / "one.store"
     extract_videos(inputs["videos"], one, config=ExtractConfig.load(inputs["config"]), show_progress=False)
-    assert sorted(merged.groups()) == sorted(MaskStore.open(one).groups()) and len(merged) == len(MaskStore.open(one)) > 0
+    assert (
+        sorted(merged.groups()) == sorted(MaskStore.open(one).groups()) and len(merged) == len(MaskStore.open(one)) > 0
+    )
 
 
 # -- two writers of one store ---------------------------------------------------------------------

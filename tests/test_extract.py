@@ -36,9 +36,14 @@ FRAMES = 10
 
 def _config(**changes: object) -> ExtractConfig:
     """Shipped defaults at the test clips' own size (no resampling), fast DIS flow, and
-    clean-up sizes scaled down with the frames."""
+    clean-up sizes scaled down with the frames.
+    """
     overrides = {
-        "method": "dis", "working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16
+        "method": "dis",
+        "working_size": SIZE[0],
+        "batch_size": 4,
+        "min_component_area": 12,
+        "fill_gap_area": 16,
     }
     return ExtractConfig.load(**{**overrides, **changes})
 

@@ -109,11 +109,17 @@ def test_source_reuse_counts_each_source_once_per_mask():
 
 def _frame_touching_source(rng: np.random.Generator) -> np.ndarray:
     """A 300×400 raw mask as real footage gives them: a band along part of the frame (a camera
-    pan), round holes cut by the frame (objects leaving it), and round holes inside."""
+    pan), round holes cut by the frame (objects leaving it), and round holes inside.
+    """
     hole = np.zeros((300, 400), np.uint8)
     side = int(rng.integers(0, 4))
     width = int(rng.integers(3, 9))
-    band = [(slice(0, width), slice(None)), (slice(-width, None), slice(None)), (slice(None), slice(0, width)), (slice(None), slice(-width, None))]
+    band = [
+        (slice(0, width), slice(None)),
+        (slice(-width, None), slice(None)),
+        (slice(None), slice(0, width)),
+        (slice(None), slice(-width, None)),
+    ]
     hole[band[side]] = 1
     for _ in range(2):  # cut by the frame
         centre = (int(rng.choice([0, 399])), int(rng.integers(0, 300)))
@@ -128,7 +134,8 @@ def longest_straight_edge(hole: np.ndarray, *, lines: tuple[int, ...] = (), tole
     """Length (px) of the longest straight piece of the hole outlines, at any angle, leaving out
     the outline pixels on the image edge and on the rows and columns ``lines`` (a band cut):
     the longest edge of the outline pieces between them, simplified within ``tolerance`` px
-    (Douglas–Peucker)."""
+    (Douglas–Peucker).
+    """
     contours, _ = cv2.findContours(hole.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     left_out = np.array([0, hole.shape[0] - 1, *lines])
     longest = 0.0
@@ -184,7 +191,12 @@ def test_manifest_cut_edges_agrees_with_the_definition(frame_split):
     rows = [row.csv_fields() for row in read_manifest(frame_split)]
     for row in rows:
         assert (row["cut_edges"] == "1") == is_band_cut(read_mask(frame_split / row["file"]), margin=50)
-    shares = pd.DataFrame(rows).assign(cut=lambda frame: frame["cut_edges"] == "1").groupby(["ratio_bin", "border"])["cut"].mean()
+    shares = (
+        pd.DataFrame(rows)
+        .assign(cut=lambda frame: frame["cut_edges"] == "1")
+        .groupby(["ratio_bin", "border"])["cut"]
+        .mean()
+    )
     assert all(shares[(str(k), "N")] <= 0.34 for k in range(5))  # natural outlines below 0.5
 
 
@@ -212,6 +224,8 @@ def test_inspect_band_cut_shares_equal_the_definition(tmp_path):
             write_mask(masks / f"{4 * k + 2 + position:05d}.png", border)
         expected[(BIN_LABELS[k], "N")] = np.mean([is_band_cut(cut, margin=50), is_band_cut(inside, margin=50)])
         expected[(BIN_LABELS[k], "B")] = float(is_band_cut(border, margin=50))
-    table = inspect_path(masks, tmp_path / "out", config=InspectConfig.load(workers=1)).table.set_index(["bin", "class"])
+    table = inspect_path(masks, tmp_path / "out", config=InspectConfig.load(workers=1)).table.set_index(
+        ["bin", "class"]
+    )
     assert {key: table.at[key, "band_cut"] for key in expected} == pytest.approx(expected)
     assert all(expected[(label, "N")] == 0.5 for label in BIN_LABELS)

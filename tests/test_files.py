@@ -73,10 +73,9 @@ def test_gray_and_rgba_images_become_rgb(tmp_path):
 def test_atomic_path_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as temp:
-            temp.write_text("half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_path(target) as temp:
+        temp.write_text("half")
+        raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 

@@ -56,7 +56,8 @@ def test_ground_truth_of_the_deformed_pair_is_exact(deformed: FlowPair) -> None:
 
 def test_composite_ground_truth_is_consistent() -> None:
     """The exact flows of a composite pass the occlusion tests where, and only where, the
-    exact occlusion says so (an independent check of both), and a seed fixes the pair."""
+    exact occlusion says so (an independent check of both), and a seed fixes the pair.
+    """
     photos = (skimage.data.astronaut(), skimage.data.coffee())
     pair = random_composite_pair(*photos, np.random.default_rng(4), size=(128, 128), foreground_shift=(6.0, 9.0))
     again = random_composite_pair(*photos, np.random.default_rng(4), size=(128, 128), foreground_shift=(6.0, 9.0))
@@ -242,8 +243,9 @@ def test_both_ways_equals_two_batches(translated: FlowPair, deformed: FlowPair) 
 
 
 def test_torch_no_cuda_notice_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
-    """torch's "No CUDA runtime is found" log line (printed when compiling on a CPU-only
-    machine with a CUDA folder) never reaches the user; its other messages do."""
+    """Torch's "No CUDA runtime is found" log line (printed when compiling on a CPU-only
+    machine with a CUDA folder) never reaches the user; its other messages do.
+    """
     quiet_no_cuda_notice()  # what compiling TV-L1's step does first
     quiet_no_cuda_notice()
     logger = logging.getLogger("torch.utils.cpp_extension")

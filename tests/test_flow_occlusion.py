@@ -165,7 +165,8 @@ def test_occlusion_rejects_bad_input() -> None:
 
 def test_splatting_equals_a_pixel_by_pixel_loop() -> None:
     """The vectorised splat against a plain loop over pixels and corners, on random flows with
-    points far outside the frame, within one pixel of every edge and on integer positions."""
+    points far outside the frame, within one pixel of every edge and on integer positions.
+    """
     rng = np.random.default_rng(3)
     flows = rng.normal(0.0, 6.0, (2, 2, 9, 11)).astype(np.float32)
     flows[0, :, 0, :] = np.round(flows[0, :, 0, :])  # exact integer targets
@@ -182,7 +183,8 @@ def test_splatting_equals_a_pixel_by_pixel_loop() -> None:
 
 def test_pair_by_pair_cpu_batches_equal_one_pass() -> None:
     """On the CPU a batch is taken pair by pair (for the caches); the masks are those of one
-    pass over the whole batch, in order."""
+    pass over the whole batch, in order.
+    """
     rng = np.random.default_rng(8)
     forward = torch.from_numpy(rng.normal(0.0, 1.0, (3, 2, 20, 24)).astype(np.float32))
     backward = torch.from_numpy(rng.normal(0.0, 1.0, (3, 2, 20, 24)).astype(np.float32))

@@ -87,7 +87,9 @@ def test_a_failed_import_leaves_no_path_and_the_corrected_command_runs(tmp_path)
     failed = CliRunner().invoke(main, ["import-masks", str(folder), "--out", str(out), "--workers", "0"])
     assert failed.exit_code == 2 and "photo.jpg is not a binary mask" in failed.output
     assert not out.exists()
-    fixed = CliRunner().invoke(main, ["import-masks", str(folder), "--out", str(out), "--workers", "0", "--threshold", "127"])
+    fixed = CliRunner().invoke(
+        main, ["import-masks", str(folder), "--out", str(out), "--workers", "0", "--threshold", "127"]
+    )
     assert fixed.exit_code == 0, fixed.output
     assert len(MaskStore.open(out)) == 1
     kept = CliRunner().invoke(main, ["import-masks", str(folder), "--out", str(out), "--overwrite", "--workers", "0"])

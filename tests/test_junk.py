@@ -14,18 +14,37 @@ from maskbench.bins import min_border_distance
 from maskbench.errors import InputError
 from maskbench.extract import extract_videos
 from maskbench.extract_config import ExtractConfig
-from maskbench.junk import PairCheck, brightness_change, histogram_distance, occluded_share, pair_skip_reason, structure_correlation
+from maskbench.junk import (
+    PairCheck,
+    brightness_change,
+    histogram_distance,
+    occluded_share,
+    pair_skip_reason,
+    structure_correlation,
+)
 from maskbench.store import MaskStore
 from maskbench.synthetic import render_demo_clip, write_frames_folder, write_video
 from maskbench.video import VideoSource
 from maskbench.video_masks import extract_video
 
 SIZE = (120, 160)
-CHECK = PairCheck(max_brightness_change=0.08, max_occluded_share=0.4, max_histogram_distance=0.15, min_structure_correlation=0.5, max_cut_share=0.5)
+CHECK = PairCheck(
+    max_brightness_change=0.08,
+    max_occluded_share=0.4,
+    max_histogram_distance=0.15,
+    min_structure_correlation=0.5,
+    max_cut_share=0.5,
+)
 
 
 def _config(**changes: object) -> ExtractConfig:
-    overrides = {"method": "dis", "working_size": SIZE[0], "batch_size": 4, "min_component_area": 12, "fill_gap_area": 16}
+    overrides = {
+        "method": "dis",
+        "working_size": SIZE[0],
+        "batch_size": 4,
+        "min_component_area": 12,
+        "fill_gap_area": 16,
+    }
     return ExtractConfig.load(**{**overrides, **changes})
 
 
@@ -61,7 +80,8 @@ def test_pair_reasons_in_order():
 @pytest.fixture(scope="module")
 def edited_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 frames of one scene, a hard cut to 12 frames of another, a 6-frame fade to black of
-    that scene's last frame, then a static stretch (5 copies of one frame)."""
+    that scene's last frame, then a static stretch (5 copies of one frame).
+    """
     first = render_demo_clip(frames=12, size=SIZE, seed=3).frames
     second = render_demo_clip(frames=12, size=SIZE, seed=8).frames
     fade = [np.round(second[-1] * (1 - step / 6)).astype(np.uint8) for step in range(1, 7)]
@@ -102,7 +122,8 @@ def test_unrelated_folder_is_skipped_and_the_run_goes_on(tmp_path: Path, edited_
 
 def _leaving_clip(frames: int = 8) -> list[np.ndarray]:
     """A static photograph with a textured square moving right by 9 px per frame until it
-    has left the frame through the right edge."""
+    has left the frame through the right edge.
+    """
     background = _photo("astronaut")
     patch = _photo("coffee", (50, 50))
     clip = []

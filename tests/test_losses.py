@@ -9,7 +9,14 @@ import torchvision
 from torch import nn
 
 from maskbench.errors import MissingWeightsError
-from maskbench.losses import VGG16_WEIGHTS, InpaintingLoss, LossWeights, VGG16Features, gram_matrix, total_variation_loss
+from maskbench.losses import (
+    VGG16_WEIGHTS,
+    InpaintingLoss,
+    LossWeights,
+    VGG16Features,
+    gram_matrix,
+    total_variation_loss,
+)
 
 PAPER_WEIGHTS = LossWeights(valid=1.0, hole=6.0, perceptual=0.05, style=120.0, tv=0.1)
 
@@ -60,8 +67,11 @@ def test_style_and_perceptual_terms_equal_the_formulas() -> None:
     assert terms["valid"].item() == pytest.approx(np.abs(mask * (out - gt)).mean(), rel=1e-6)
     assert terms["hole"].item() == pytest.approx(np.abs((1 - mask) * (out - gt)).mean(), rel=1e-6)
     total = (
-        terms["valid"] + 6 * terms["hole"] + 0.05 * terms["perceptual"]
-        + 120 * (terms["style_out"] + terms["style_comp"]) + 0.1 * terms["tv"]
+        terms["valid"]
+        + 6 * terms["hole"]
+        + 0.05 * terms["perceptual"]
+        + 120 * (terms["style_out"] + terms["style_comp"])
+        + 0.1 * terms["tv"]
     )
     torch.testing.assert_close(terms["total"], total)
 
@@ -95,5 +105,8 @@ def test_vgg16_is_torchvisions_file_and_its_offline_error_says_where(tmp_path, m
     assert VGG16_WEIGHTS.file_name == "vgg16-397923af.pth" and VGG16_WEIGHTS.sha256_prefix == "397923af"
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     folder = tmp_path / "hub" / "checkpoints"
-    with pytest.raises(MissingWeightsError, match=rf"vgg16-397923af\.pth are not in {folder} .*download {VGG16_WEIGHTS.url} into {folder}"):
+    with pytest.raises(
+        MissingWeightsError,
+        match=rf"vgg16-397923af\.pth are not in {folder} .*download {VGG16_WEIGHTS.url} into {folder}",
+    ):
         VGG16Features()

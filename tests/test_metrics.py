@@ -10,9 +10,9 @@ import torch
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from maskbench import ssim_maps
 from maskbench.compositing import composite
 from maskbench.errors import InputError
-from maskbench import metrics, ssim_maps
 from maskbench.metrics import (
     frechet_distance,
     inception_score,

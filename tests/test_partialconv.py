@@ -23,7 +23,9 @@ def per_window_reference(
     batch, in_channels, height, width = features.shape
     out_channels, _, kernel, _ = weight.shape
     padded_x = np.pad(features, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    padded_m = np.pad(np.broadcast_to(valid_mask, features.shape), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    padded_m = np.pad(
+        np.broadcast_to(valid_mask, features.shape), ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    )
     out_h = (height + 2 * padding - kernel) // stride + 1
     out_w = (width + 2 * padding - kernel) // stride + 1
     output = np.zeros((batch, out_channels, out_h, out_w))
@@ -45,7 +47,9 @@ def per_window_reference(
 
 @pytest.mark.parametrize("scaling", ["window", "sum"])
 @pytest.mark.parametrize(("kernel", "stride", "padding", "mask_channels"), [(3, 1, 1, 3), (5, 2, 2, 1), (7, 2, 3, 3)])
-def test_partial_conv_equals_per_window_eq1(scaling: str, kernel: int, stride: int, padding: int, mask_channels: int) -> None:
+def test_partial_conv_equals_per_window_eq1(
+    scaling: str, kernel: int, stride: int, padding: int, mask_channels: int
+) -> None:
     generator = torch.Generator().manual_seed(kernel * 10 + stride)
     features = torch.randn(2, 3, 13, 11, generator=generator)
     valid_mask = (torch.rand(2, mask_channels, 13, 11, generator=generator) > 0.6).float()
@@ -55,8 +59,13 @@ def test_partial_conv_equals_per_window_eq1(scaling: str, kernel: int, stride: i
         layer.bias.copy_(torch.randn(4, generator=generator))
         output, updated = layer(features, valid_mask)
     expected, expected_mask = per_window_reference(
-        features.double().numpy(), valid_mask.double().numpy(), layer.weight.detach().double().numpy(),
-        layer.bias.detach().double().numpy(), stride=stride, padding=padding, scaling=scaling,
+        features.double().numpy(),
+        valid_mask.double().numpy(),
+        layer.weight.detach().double().numpy(),
+        layer.bias.detach().double().numpy(),
+        stride=stride,
+        padding=padding,
+        scaling=scaling,
     )
     assert (expected_mask == 0).any() and (expected_mask == 1).any()
     np.testing.assert_allclose(output.numpy(), expected, rtol=1e-4, atol=1e-4)

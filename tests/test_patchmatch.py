@@ -14,7 +14,7 @@ PERIOD = 16
 
 def tiled_photo(size: int) -> np.ndarray:
     """A real-photo tile (astronaut's suit and badge) repeated with period ``PERIOD`` px, float32 RGB."""
-    tile = data.astronaut()[350:350 + PERIOD, 180:180 + PERIOD].astype(np.float32) / 255.0
+    tile = data.astronaut()[350 : 350 + PERIOD, 180 : 180 + PERIOD].astype(np.float32) / 255.0
     reps = -(-size // PERIOD)
     return np.ascontiguousarray(np.tile(tile, (reps, reps, 1))[:size, :size])
 
@@ -121,16 +121,66 @@ def test_without_hole_returns_the_image() -> None:
 @pytest.mark.parametrize(
     ("image", "hole", "options", "message"),
     [
-        (np.zeros((32, 32, 3)), np.zeros((32, 32), bool), {}, "expected a float32 RGB image of shape (H, W, 3), got float64 (32, 32, 3)"),
-        (np.zeros((32, 32), np.float32), np.zeros((32, 32), bool), {}, "expected a float32 RGB image of shape (H, W, 3), got float32 (32, 32)"),
-        (np.zeros((32, 32, 3), np.float32), np.zeros((32, 31), bool), {}, "expected a bool hole of shape (32, 32) (True = missing), got bool (32, 31)"),
-        (np.zeros((32, 32, 3), np.float32), np.zeros((32, 32), np.uint8), {}, "expected a bool hole of shape (32, 32) (True = missing), got uint8 (32, 32)"),
-        (np.full((32, 32, 3), 255, np.float32), np.ones((32, 32), bool), {}, "expected image values in [0, 1], got values in [255, 255]"),
-        (np.zeros((32, 32, 3), np.float32), np.ones((32, 32), bool), {"patch_size": 6}, "expected an odd integer patch_size >= 3, got 6"),
-        (np.zeros((32, 32, 3), np.float32), np.ones((32, 32), bool), {"seed": -1}, "expected a non-negative integer seed, got -1"),
-        (np.zeros((32, 32, 3), np.float32), np.ones((32, 32), bool), {"em_iterations": 0}, "expected an integer em_iterations >= 1, got 0"),
-        (np.zeros((32, 32, 3), np.float32), np.ones((32, 32), bool), {"vote_quantile": 0.0}, "expected vote_quantile in (0, 1], got 0.0"),
-        (np.zeros((32, 32, 3), np.float32), np.ones((32, 32), bool), {}, "the hole leaves no fully known 7x7 patch to copy from; use a smaller hole or patch_size"),
+        (
+            np.zeros((32, 32, 3)),
+            np.zeros((32, 32), bool),
+            {},
+            "expected a float32 RGB image of shape (H, W, 3), got float64 (32, 32, 3)",
+        ),
+        (
+            np.zeros((32, 32), np.float32),
+            np.zeros((32, 32), bool),
+            {},
+            "expected a float32 RGB image of shape (H, W, 3), got float32 (32, 32)",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.zeros((32, 31), bool),
+            {},
+            "expected a bool hole of shape (32, 32) (True = missing), got bool (32, 31)",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.zeros((32, 32), np.uint8),
+            {},
+            "expected a bool hole of shape (32, 32) (True = missing), got uint8 (32, 32)",
+        ),
+        (
+            np.full((32, 32, 3), 255, np.float32),
+            np.ones((32, 32), bool),
+            {},
+            "expected image values in [0, 1], got values in [255, 255]",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.ones((32, 32), bool),
+            {"patch_size": 6},
+            "expected an odd integer patch_size >= 3, got 6",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.ones((32, 32), bool),
+            {"seed": -1},
+            "expected a non-negative integer seed, got -1",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.ones((32, 32), bool),
+            {"em_iterations": 0},
+            "expected an integer em_iterations >= 1, got 0",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.ones((32, 32), bool),
+            {"vote_quantile": 0.0},
+            "expected vote_quantile in (0, 1], got 0.0",
+        ),
+        (
+            np.zeros((32, 32, 3), np.float32),
+            np.ones((32, 32), bool),
+            {},
+            "the hole leaves no fully known 7x7 patch to copy from; use a smaller hole or patch_size",
+        ),
     ],
 )
 def test_bad_input_raises_input_error(image, hole, options, message) -> None:

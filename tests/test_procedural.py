@@ -45,7 +45,9 @@ def test_lama_thick_strokes_cover_more_than_thin_ones():
 
 
 def test_generate_writes_the_same_masks_as_generate_mask(tmp_path, config):
-    summary = generate_masks(tmp_path / "s", config=GenerateConfig.load(kind="strokes", count=12, size=(96, 128), workers=1, seed=3))
+    summary = generate_masks(
+        tmp_path / "s", config=GenerateConfig.load(kind="strokes", count=12, size=(96, 128), workers=1, seed=3)
+    )
     store = MaskStore.open(tmp_path / "s")
     assert (summary.added, summary.total, len(store)) == (12, 12, 12)
     expected = dataclasses.replace(config, kind="strokes", seed=3, count=12)

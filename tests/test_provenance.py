@@ -44,7 +44,9 @@ def test_a_store_records_version_and_configuration_and_notes_a_change(tmp_path):
     assert record["maskbench"] == __version__ and record["config"]["close_radius"] == _config().close_radius
     assert "workers" not in record["config"]
     write_demo_video(tmp_path / "videos" / "b.mp4", frames=6, size=(96, 128), seed=2)
-    summary = extract_videos(tmp_path / "videos", tmp_path / "s.store", config=_config(close_radius=1, workers=2), show_progress=False)
+    summary = extract_videos(
+        tmp_path / "videos", tmp_path / "s.store", config=_config(close_radius=1, workers=2), show_progress=False
+    )
     assert summary.notes == [
         f"note: the store {tmp_path / 's.store'} was made by maskbench {__version__} with other settings "
         f"(close_radius); this run uses maskbench {__version__} and the current settings"
@@ -53,12 +55,21 @@ def test_a_store_records_version_and_configuration_and_notes_a_change(tmp_path):
 
 
 def test_rebuilding_a_split_with_other_settings_says_so(tmp_path):
-    generate_masks(tmp_path / "raw.store", config=GenerateConfig.load(kind="mixed", count=80, size=(256, 256), seed=3, workers=1))
-    first = build_testset(tmp_path / "raw.store", tmp_path / "split", config=TestsetConfig.load(per_bin=1, seed=1, workers=1))
+    generate_masks(
+        tmp_path / "raw.store", config=GenerateConfig.load(kind="mixed", count=80, size=(256, 256), seed=3, workers=1)
+    )
+    first = build_testset(
+        tmp_path / "raw.store", tmp_path / "split", config=TestsetConfig.load(per_bin=1, seed=1, workers=1)
+    )
     assert first.note is None
     meta = json.loads((tmp_path / "split" / "meta.json").read_text())
     assert meta["maskbench_version"] == __version__ and meta["config"]["combine_sources"] == [2, 5]
-    same = build_testset(tmp_path / "raw.store", tmp_path / "split", config=TestsetConfig.load(per_bin=1, seed=1, workers=2), overwrite=True)
+    same = build_testset(
+        tmp_path / "raw.store",
+        tmp_path / "split",
+        config=TestsetConfig.load(per_bin=1, seed=1, workers=2),
+        overwrite=True,
+    )
     assert same.note is None  # the worker count changes nothing
     (tmp_path / "c.toml").write_text("combine_sources = [1, 2]\n")
     result = CliRunner().invoke(
@@ -66,5 +77,8 @@ def test_rebuilding_a_split_with_other_settings_says_so(tmp_path):
                "--seed", "1", "--workers", "1", "--overwrite", "--config", str(tmp_path / "c.toml")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"note: the split {tmp_path / 'split'} was made by maskbench {__version__} with other settings (combine_sources)" in result.output
+    assert (
+        f"note: the split {tmp_path / 'split'} was made by maskbench {__version__} with other settings (combine_sources)"
+        in result.output
+    )
     assert np.isfinite(json.loads((tmp_path / "split" / "meta.json").read_text())["seed"])

@@ -30,12 +30,18 @@ def photo_and_hole() -> tuple[np.ndarray, np.ndarray]:
 def assert_valid_pixels_kept(filled: np.ndarray, image: np.ndarray, hole: np.ndarray) -> None:
     assert filled.shape == image.shape and filled.dtype == np.float32
     np.testing.assert_array_equal(filled[~hole], image[~hole])
-    assert 0.0 <= filled.min() and filled.max() <= 1.0
+    assert filled.min() >= 0.0 and filled.max() <= 1.0
 
 
 def save_checkpoint(path: Path, model: nn.Module, arch: str) -> None:
     torch.save(
-        {"format": CHECKPOINT_FORMAT, "arch": arch, "model_config": model.config(), "step": 3, "model": model.state_dict()},
+        {
+            "format": CHECKPOINT_FORMAT,
+            "arch": arch,
+            "model_config": model.config(),
+            "step": 3,
+            "model": model.state_dict(),
+        },
         path,
     )
 
@@ -62,7 +68,9 @@ def test_random_unets_are_seeded_full_size_and_keep_valid_pixels(arch: str, phot
     assert inpainter.model.width == 1.0  # the paper's network, for speed tests
     weight = inpainter.model.encoder[0].conv.weight
     expected = torch.Generator().manual_seed(0)
-    assert torch.equal(weight, torch.nn.init.kaiming_normal_(torch.empty_like(weight), nonlinearity="relu", generator=expected))
+    assert torch.equal(
+        weight, torch.nn.init.kaiming_normal_(torch.empty_like(weight), nonlinearity="relu", generator=expected)
+    )
     assert_valid_pixels_kept(inpainter(image, hole), image, hole)
 
 
@@ -76,7 +84,9 @@ def test_checkpoints_by_prefix_and_by_bare_path(tmp_path: Path, photo_and_hole) 
     assert by_path.name == "Conv" and by_path.checkpoint_sha256 == digest == by_prefix.checkpoint_sha256
     assert by_path.model.hole_fill == "imagenet_mean"
     with torch.no_grad():
-        expected = model.eval()(torch.from_numpy(image).permute(2, 0, 1)[None], torch.from_numpy(~hole)[None, None].float())
+        expected = model.eval()(
+            torch.from_numpy(image).permute(2, 0, 1)[None], torch.from_numpy(~hole)[None, None].float()
+        )
     expected = expected.clamp(0, 1)[0].permute(1, 2, 0).numpy()
     filled = by_path(image, hole)
     assert_valid_pixels_kept(filled, image, hole)
@@ -104,7 +114,9 @@ def test_bare_state_dicts_load_with_a_prefix_only(tmp_path: Path) -> None:
     state = PConvUNet().state_dict()
     state["encoder.0.conv.weight"] = torch.zeros(64, 3, 5, 5)
     torch.save(state, path)
-    with pytest.raises(InputError, match=r"encoder\.0\.conv\.weight has shape \(64, 3, 5, 5\), expected \(64, 3, 7, 7\)"):
+    with pytest.raises(
+        InputError, match=r"encoder\.0\.conv\.weight has shape \(64, 3, 5, 5\), expected \(64, 3, 7, 7\)"
+    ):
         load_inpainter(f"pconv:{path}")
 
 

@@ -30,8 +30,14 @@ def test_table_has_the_papers_rows_and_columns() -> None:
     assert list(table.columns) == list(COLUMNS) and len(COLUMNS) == 12
     assert COLUMNS[:2] == (f"{BIN_LABELS[0]} N", f"{BIN_LABELS[0]} B")
     assert list(table.index) == [
-        "l1(PConv)(%)", "l1(Telea)(%)", "PSNR(PConv)", "PSNR(Telea)", "SSIM(PConv)", "SSIM(Telea)",
-        "SSIM_paper(PConv)", "SSIM_paper(Telea)",
+        "l1(PConv)(%)",
+        "l1(Telea)(%)",
+        "PSNR(PConv)",
+        "PSNR(Telea)",
+        "SSIM(PConv)",
+        "SSIM(Telea)",
+        "SSIM_paper(PConv)",
+        "SSIM_paper(Telea)",
     ]  # fmt: skip  (no Inception: no IScore, IS or FID rows)
     assert table.loc["SSIM_paper(Telea)", f"{BIN_LABELS[0]} N"] == pytest.approx(0.75)
     assert table.loc["l1(PConv)(%)", f"{BIN_LABELS[0]} N"] == 1.5
@@ -139,7 +145,9 @@ def test_markdown_shows_the_published_iscore_apart_with_its_caveat(tmp_path) -> 
     text = table_markdown(table, models=["PConv", "Telea"], counts=counts, inception=False)
     main, _, apart = text.partition("### Published IScore")
     assert "| SSIM(PM) [published, Places2; compare with SSIM_paper] | 0.946 | 0.947 |" in main
-    assert "IScore(PM) [published" not in main and "| IScore(PM) [published, ImageNet; not comparable] | 0.090 |" in apart
+    assert (
+        "IScore(PM) [published" not in main and "| IScore(PM) [published, ImageNet; not comparable] | 0.090 |" in apart
+    )
     assert "our reading of a column the paper does not define" in text
     plot_metrics(tmp_path / "metrics.png", _pairs(), table, ["PConv", "Telea"], inception=False, paper=True)
     assert (tmp_path / "metrics.png").stat().st_size > 10_000

@@ -33,7 +33,9 @@ from maskbench.splits import read_testset
 
 SPEC = "test_score:mean_fill"
 CALLS = {"count": 0, "fail_after": None}
-FAST = dict(workers=0, inception=False, batch_size=4, chunk_pairs=2, upscale_small_images=True)  # small photos, enlarged
+FAST = dict(
+    workers=0, inception=False, batch_size=4, chunk_pairs=2, upscale_small_images=True
+)  # small photos, enlarged
 
 
 def mean_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -94,7 +96,14 @@ def test_an_nvidia_style_folder_is_read_with_the_bins_of_its_numbers(tmp_path: P
     folder = make_nvidia_folder(tmp_path / "masks", per_bin=2)
     testset = read_testset(folder)
     assert testset.kind == "nvidia" and testset.per_bin == 2 and not testset.mismatches
-    assert [(m.ratio_bin, m.border) for m in testset.masks[:6]] == [(0, "N"), (0, "N"), (0, "B"), (0, "B"), (1, "N"), (1, "N")]
+    assert [(m.ratio_bin, m.border) for m in testset.masks[:6]] == [
+        (0, "N"),
+        (0, "N"),
+        (0, "B"),
+        (0, "B"),
+        (1, "N"),
+        (1, "N"),
+    ]
     assert testset.masks[23].bin_label == BIN_LABELS[5] and testset.masks[23].border == "B"
     kept = select_masks(testset, limit_per_bin=1)
     assert [m.index for m in kept] == list(range(0, 24, 2))
@@ -113,7 +122,9 @@ def test_pairing_is_a_seeded_permutation_without_replacement(inputs: tuple[Path,
 def test_fewer_images_than_masks_says_how_many_are_missing(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, _ = inputs
     few = scan_images(make_images(tmp_path / "few", 5))
-    with pytest.raises(InputError, match=r"12 masks need 12 images but .* has 5 readable \(7 missing\).*--reuse-images"):
+    with pytest.raises(
+        InputError, match=r"12 masks need 12 images but .* has 5 readable \(7 missing\).*--reuse-images"
+    ):
         make_pairs(read_testset(masks).masks, few, seed=0, reuse_images=False)
     reused = make_pairs(read_testset(masks).masks, few, seed=0, reuse_images=True)
     first_round = [pair.image_name for pair in reused[:5]]
@@ -169,7 +180,9 @@ def test_a_run_writes_pairs_table_and_plots(one_run: Path) -> None:
         assert float(table.loc["SSIM(mean_fill)", f"{row.bin} {row.border}"]) == row.ssim
 
 
-def test_an_interrupted_run_resumes_without_recomputing(inputs: tuple[Path, Path], one_run: Path, tmp_path: Path) -> None:
+def test_an_interrupted_run_resumes_without_recomputing(
+    inputs: tuple[Path, Path], one_run: Path, tmp_path: Path
+) -> None:
     masks, images = inputs
     out = tmp_path / "resumed"
     CALLS["fail_after"] = 5
@@ -285,7 +298,9 @@ class _ColourFeatures:
 def test_inception_features_are_cached_per_pair_for_models_and_truth(
     inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(score_module, "resolve_inception", lambda weights: InceptionWeights(tmp_path / "weights.pth", True, "test"))
+    monkeypatch.setattr(
+        score_module, "resolve_inception", lambda weights: InceptionWeights(tmp_path / "weights.pth", True, "test")
+    )
     monkeypatch.setattr(score_module, "InceptionFeatures", _ColourFeatures)
     masks, images = inputs
     out = tmp_path / "with_is"
@@ -299,7 +314,9 @@ def test_inception_features_are_cached_per_pair_for_models_and_truth(
     assert "IScore is our reading" in (out / "table1.md").read_text()
 
 
-def test_report_paper_adds_the_published_rows_and_an_old_run_shows_ssim_paper_unavailable(one_run: Path, tmp_path: Path) -> None:
+def test_report_paper_adds_the_published_rows_and_an_old_run_shows_ssim_paper_unavailable(
+    one_run: Path, tmp_path: Path
+) -> None:
     old = tmp_path / "old_run"
     shutil.copytree(one_run, old)
     for part in (old / "cache" / "models").glob("*/part-*.csv"):  # as a run made before ssim_paper existed
@@ -307,7 +324,10 @@ def test_report_paper_adds_the_published_rows_and_an_old_run_shows_ssim_paper_un
     result = CliRunner().invoke(main, ["report", str(old), "--out", str(tmp_path / "rep"), "--paper"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "rep" / "table1.csv", index_col="metric")
-    assert table.loc["SSIM(PM) [published, Places2; compare with SSIM_paper]"].astype(float).tolist()[:2] == [0.946, 0.947]
+    assert table.loc["SSIM(PM) [published, Places2; compare with SSIM_paper]"].astype(float).tolist()[:2] == [
+        0.946,
+        0.947,
+    ]
     assert (table.loc["SSIM_paper(mean_fill)"].dropna() == "n/a (not in this run's results)").all()
     assert "--overwrite to compute it" in (tmp_path / "rep" / "table1.md").read_text()
     fresh = pd.read_csv(one_run / "pairs.csv")

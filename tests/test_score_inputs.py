@@ -144,7 +144,9 @@ def test_a_folder_is_verified_once_until_a_file_changes(tmp_path: Path, monkeypa
     os.chmod(masks, 0o555)  # a read-only dataset folder: the cache goes to the user's cache folder
     reads = []
     measure = verify_cache.measure_mask
-    monkeypatch.setattr(verify_cache, "measure_mask", lambda path, **options: reads.append(path) or measure(path, **options))
+    monkeypatch.setattr(
+        verify_cache, "measure_mask", lambda path, **options: reads.append(path) or measure(path, **options)
+    )
     first = read_testset(masks)
     assert len(reads) == 12 and list((tmp_path / "cache" / "verify").glob("*.json"))
     assert read_testset(masks) == first and len(reads) == 12  # the second read measures nothing
@@ -184,7 +186,9 @@ def test_scoring_at_256_shrinks_each_mask_and_keeps_its_bin(inputs, in_models_fo
     assert area.tolist() == [[True, False], [True, True]]  # area average ≥ 1/2: a hole
 
 
-def test_ctrl_c_keeps_the_finished_batches_and_says_how_to_continue(inputs, in_models_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_keeps_the_finished_batches_and_says_how_to_continue(
+    inputs, in_models_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     masks, images = inputs
     monkeypatch.setenv("INTERRUPT_AT_CALL", "7")  # in the fourth batch of two
     out = in_models_folder / "out"

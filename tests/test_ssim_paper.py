@@ -66,9 +66,10 @@ def test_identical_images_give_one_everywhere_even_black() -> None:
 
 
 def test_constant_images_give_the_value_derived_by_hand() -> None:
-    """x ≡ a, y ≡ b. With zero padding the window covers a weight W(p) ≤ 1 of the image at p, so
+    """X ≡ a, y ≡ b. With zero padding the window covers a weight W(p) ≤ 1 of the image at p, so
     μx = 255aW, σx² = 255²a²W(1 − W), σxy = 255²abW(1 − W), and SSIM(p) follows; inside, W = 1:
-    (2·255²ab + C1) / (255²(a² + b²) + C1)."""
+    (2·255²ab + C1) / (255²(a² + b²) + C1).
+    """
     a, b, height, width = 0.2, 0.7, 24, 30
     output, target = torch.full((1, 3, height, width), a), torch.full((1, 3, height, width), b)
     taps = gaussian_kernel1d().numpy()

@@ -11,14 +11,21 @@ from maskbench.store import MaskStore, is_store
 
 
 def _holes(rng: np.random.Generator) -> list[np.ndarray]:
-    return [rng.random((13, 29)) < 0.3, rng.random((64, 64)) < 0.7, np.zeros((5, 3), dtype=bool), np.ones((8, 8), dtype=bool)]
+    return [
+        rng.random((13, 29)) < 0.3,
+        rng.random((64, 64)) < 0.7,
+        np.zeros((5, 3), dtype=bool),
+        np.ones((8, 8), dtype=bool),
+    ]
 
 
 def test_round_trip_keeps_masks_sizes_and_provenance(tmp_path):
     rng = np.random.default_rng(0)
     holes = _holes(rng)
     store = MaskStore.create(tmp_path / "s")
-    assert store.append(holes[:2], sources=["a.png", "b.mp4"], frames=[0, 17], extras=[{}, {"flow": "dis"}]) == range(0, 2)
+    assert store.append(holes[:2], sources=["a.png", "b.mp4"], frames=[0, 17], extras=[{}, {"flow": "dis"}]) == range(
+        0, 2
+    )
     assert store.append(holes[2:], sources=["c", "d"], frames=[1, 2], group="second") == range(2, 4)
     reopened = MaskStore.open(tmp_path / "s")
     assert len(reopened) == 4 and is_store(tmp_path / "s")
@@ -27,7 +34,13 @@ def test_round_trip_keeps_masks_sizes_and_provenance(tmp_path):
         assert np.array_equal(reopened[index], hole)
     assert [np.array_equal(a, b) for a, b in zip(reopened, holes)] == [True] * 4
     record = reopened.record(1)
-    assert (record.source, record.frame, record.height, record.width, record.extra) == ("b.mp4", 17, 64, 64, {"flow": "dis"})
+    assert (record.source, record.frame, record.height, record.width, record.extra) == (
+        "b.mp4",
+        17,
+        64,
+        64,
+        {"flow": "dis"},
+    )
     assert record.hole_ratio == pytest.approx(holes[1].mean())
     np.testing.assert_allclose(reopened.hole_ratios(), [h.mean() for h in holes])
     assert reopened.shapes().tolist() == [list(h.shape) for h in holes]

@@ -179,7 +179,9 @@ def test_a_store_of_only_small_masks_fills_every_bin_by_combining_sources(tmp_pa
     store = MaskStore.create(tmp_path / "small")
     store.append(holes, sources=[f"streak{i}" for i in range(12)], frames=list(range(12)))
     assert store.hole_ratios().max() <= 0.05
-    summary = build_testset(tmp_path / "small", tmp_path / "split", config=TestsetConfig.load(per_bin=2, seed=4, workers=1))
+    summary = build_testset(
+        tmp_path / "small", tmp_path / "split", config=TestsetConfig.load(per_bin=2, seed=4, workers=1)
+    )
     assert all(stats.filled == 2 for stats in summary.bins)
     rows = [row.csv_fields() for row in read_manifest(tmp_path / "split")]
     for row in rows:
@@ -200,14 +202,21 @@ def test_a_store_that_cannot_fill_the_large_bins_is_named(tmp_path):
         dots.append(hole)
     store.append(dots, sources=[f"dot{i}" for i in range(6)], frames=list(range(6)))
     user = tmp_path / "strict.toml"
-    user.write_text("max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\nnatural_tries = [3, 3, 3, 3, 3, 3]\nnatural_max_dilation = 20.0\n")
-    with pytest.raises(InsufficientMasksError, match=r"cannot fill every bin .*\(0\.\d,0\.\d\] [NB]: \d+ of \d+ slots tried.*raise max_dilation \(now 20\)"):
+    user.write_text(
+        "max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\nnatural_tries = [3, 3, 3, 3, 3, 3]\nnatural_max_dilation = 20.0\n"
+    )
+    with pytest.raises(
+        InsufficientMasksError,
+        match=r"cannot fill every bin .*\(0\.\d,0\.\d\] [NB]: \d+ of \d+ slots tried.*raise max_dilation \(now 20\)",
+    ):
         build_testset(tmp_path / "dots", tmp_path / "split", config=TestsetConfig.load(user, per_bin=3, workers=1))
     assert not (tmp_path / "split").exists()
 
 
 def test_clear_band_strategy_cuts_n_masks_at_the_margin(store_path, tmp_path):
-    build_testset(store_path, tmp_path / "band", config=TestsetConfig.load(per_bin=1, seed=2, workers=1, strategy="clear-band"))
+    build_testset(
+        store_path, tmp_path / "band", config=TestsetConfig.load(per_bin=1, seed=2, workers=1, strategy="clear-band")
+    )
     rows = [row.csv_fields() for row in read_manifest(tmp_path / "band")]
     n_rows = [row for row in rows if row["border"] == "N"]
     assert {row["strategy"] for row in n_rows} == {"clear-band"}
@@ -218,7 +227,17 @@ def test_clear_band_strategy_cuts_n_masks_at_the_margin(store_path, tmp_path):
 
 def test_cli_build_testset_exit_codes_and_files(store_path, tmp_path):
     runner = CliRunner()
-    args = ["build-testset", "--masks", str(store_path), "--out", str(tmp_path / "cli"), "--per-bin", "1", "--workers", "1"]
+    args = [
+        "build-testset",
+        "--masks",
+        str(store_path),
+        "--out",
+        str(tmp_path / "cli"),
+        "--per-bin",
+        "1",
+        "--workers",
+        "1",
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "| (0.5,0.6] | B | 1 |" in result.output

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_score import make_images, make_nvidia_folder
+from test_train import AUGMENT, TinyFeatures
+from torchrun_job import ddp_step_weights
 
 from maskbench.distributed import Ranks
 from maskbench.extract import extract_videos
@@ -27,12 +30,11 @@ from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
 from maskbench.train import train
 from maskbench.train_config import TrainConfig
-from test_score import make_images, make_nvidia_folder
-from test_train import AUGMENT, TinyFeatures
-from torchrun_job import ddp_step_weights
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-EXTRACT_TOML = 'method = "dis"\nworking_size = 96\nbatch_size = 4\nmin_component_area = 12\nfill_gap_area = 16\nworkers = 0\n'
+EXTRACT_TOML = (
+    'method = "dis"\nworking_size = 96\nbatch_size = 4\nmin_component_area = 12\nfill_gap_area = 16\nworkers = 0\n'
+)
 pytestmark = pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed beside this Python")
 
 
@@ -54,10 +56,19 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     paths["extract_config"].write_text(EXTRACT_TOML)
     holes = [np.pad(np.ones((20, 30), bool), ((10 + 8 * k, 34 - 8 * k), (15, 19))) for k in range(3)]
     MaskStore.create(paths["train_masks"]).append(holes, sources=["synthetic"] * 3, frames=[0, 1, 2])
-    arguments = [str(paths[name]) for name in ("out", "images", "testset", "videos", "images", "train_masks", "extract_config")]
+    arguments = [
+        str(paths[name]) for name in ("out", "images", "testset", "videos", "images", "train_masks", "extract_config")
+    ]
     environment = {**os.environ, "MASKBENCH_DIST_TIMEOUT": "600", "OMP_NUM_THREADS": "1",
                    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", str(Path(__file__).with_name("torchrun_job.py")), *arguments]
+    command = [
+        str(TORCHRUN),
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(Path(__file__).with_name("torchrun_job.py")),
+        *arguments,
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=400, cwd=root)
     return finished, time.time(), paths
 
@@ -77,7 +88,9 @@ def test_one_ddp_step_on_identical_batches_equals_a_one_process_step(job) -> Non
             torch.testing.assert_close(weights[name], value, rtol=1e-5, atol=1e-6, msg=f"rank {rank}: {name}")
     initial = build_unet("pconv", width=0.0625)
     he_initialize(initial, generator=torch.Generator().manual_seed(0))
-    assert not torch.equal(initial.state_dict()["encoder.0.conv.weight"], expected["encoder.0.conv.weight"])  # it did train
+    assert not torch.equal(
+        initial.state_dict()["encoder.0.conv.weight"], expected["encoder.0.conv.weight"]
+    )  # it did train
 
 
 def test_training_writes_once_records_the_world_size_and_resumes_with_one_process(job) -> None:

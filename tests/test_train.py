@@ -27,10 +27,27 @@ from maskbench.store import MaskStore
 from maskbench.train import TrainingInterrupted, train
 from maskbench.train_config import TrainConfig
 
-AUGMENT = AugmentConfig(dilation_radius=(0, 1), rotation_degrees=(-30.0, 30.0), crop_scale=(0.6, 1.0), frame_inset=0.04, flip_horizontal=0.5, flip_vertical=0.0)
+AUGMENT = AugmentConfig(
+    dilation_radius=(0, 1),
+    rotation_degrees=(-30.0, 30.0),
+    crop_scale=(0.6, 1.0),
+    frame_inset=0.04,
+    flip_horizontal=0.5,
+    flip_vertical=0.0,
+)
 # A thin U-Net (width 1/16) on 32 px crops keeps a step well under a second on the CPU.
-TINY = {"image_size": 32, "batch_size": 2, "workers": 0, "model_width": 0.0625, "learning_rate": 1e-3,
-        "log_every": 1, "sample_every": 4, "sample_count": 2, "checkpoint_every": 2, "keep_checkpoints": 2}
+TINY = {
+    "image_size": 32,
+    "batch_size": 2,
+    "workers": 0,
+    "model_width": 0.0625,
+    "learning_rate": 1e-3,
+    "log_every": 1,
+    "sample_every": 4,
+    "sample_count": 2,
+    "checkpoint_every": 2,
+    "keep_checkpoints": 2,
+}
 
 
 class TinyFeatures(nn.Module):
@@ -94,7 +111,10 @@ def test_a_short_run_lowers_the_loss_and_writes_its_outputs(tmp_path: Path, data
     assert set(rows[0]) >= {"valid", "hole", "perceptual", "style_out", "style_comp", "tv", "images_per_second"}
     assert result.step == 10 and result.checkpoint == run / "checkpoints" / "step-00000010.pt"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        "step-00000005.pt", "step-00000005.weights.pt", "step-00000010.pt", "step-00000010.weights.pt",
+        "step-00000005.pt",
+        "step-00000005.weights.pt",
+        "step-00000010.pt",
+        "step-00000010.weights.pt",
     ]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000005.png", "step-00000010.png"]
     assert json.loads((run / "run.json").read_text())["model_config"] == {"hole_fill": "gray", "width": 0.0625}
@@ -124,11 +144,15 @@ def test_finetuning_freezes_the_encoder_batchnorm(tmp_path: Path, data, four_ste
     after = torch.load(result.checkpoint, weights_only=True)
     assert after["phase"] == "finetune" and after["phase_start"] == 4
     assert sorted(p.name for p in (run / "checkpoints").iterdir() if not p.name.endswith(".weights.pt")) == [
-        "step-00000002.pt", "step-00000004.pt", "step-00000006-finetune.pt",  # the initial phase's kept
+        "step-00000002.pt",
+        "step-00000004.pt",
+        "step-00000006-finetune.pt",  # the initial phase's kept
     ]
     for key in ("encoder.3.norm.running_mean", "encoder.3.norm.weight", "encoder.7.norm.running_var"):
         assert torch.equal(after["model"][key], before["model"][key]), key
-    assert not torch.equal(after["model"]["decoder.2.norm.running_mean"], before["model"]["decoder.2.norm.running_mean"])
+    assert not torch.equal(
+        after["model"]["decoder.2.norm.running_mean"], before["model"]["decoder.2.norm.running_mean"]
+    )
     assert not torch.equal(after["model"]["encoder.3.conv.weight"], before["model"]["encoder.3.conv.weight"])
     assert [(row["phase"], float(row["learning_rate"])) for row in read_log(run)[-2:]] == [("finetune", 5e-5)] * 2
 
@@ -144,11 +168,28 @@ def test_runs_are_never_overwritten_and_mistakes_are_explained(tmp_path: Path, d
         run_training(tmp_path / "nothing", data, steps=2, resume=True, arch=None)
 
 
-def test_cli_names_the_missing_vgg_weights_and_creates_nothing(tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_names_the_missing_vgg_weights_and_creates_nothing(
+    tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     images, masks = data
-    arguments = ["train", "--arch", "pconv", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "run"),
-                 "--steps", "1", "--size", "32", "--device", "cpu"]
+    arguments = [
+        "train",
+        "--arch",
+        "pconv",
+        "--images",
+        str(images),
+        "--masks",
+        str(masks),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "--size",
+        "32",
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2
     assert f"vgg16-397923af.pth are not in {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in result.output
@@ -177,7 +218,9 @@ def test_resume_keeps_size_batch_and_config_and_refuses_changes(tmp_path: Path, 
     images, masks = data
     vgg = tmp_path / "my-vgg16.pth"  # never read: the stand-in only records the path
     user_config = tmp_path / "my.toml"
-    user_config.write_text(f'model_width = 0.0625\nvgg16_weights = "{vgg}"\nlog_every = 100\nsample_every = 100\nsample_count = 1\n')
+    user_config.write_text(
+        f'model_width = 0.0625\nvgg16_weights = "{vgg}"\nlog_every = 100\nsample_every = 100\nsample_count = 1\n'
+    )
     run = tmp_path / "run"
     runner = CliRunner()
     first = runner.invoke(main, ["train", "--arch", "conv", "--images", str(images), "--masks", str(masks), "--out", str(run),
@@ -188,8 +231,14 @@ def test_resume_keeps_size_batch_and_config_and_refuses_changes(tmp_path: Path, 
     assert resumed.exit_code == 0, resumed.output
     assert recording_vgg.paths == [str(vgg), str(vgg)]  # the recorded VGG path, without --config
     checkpoint = torch.load(run / "checkpoints" / "step-00000003.pt", weights_only=True)
-    assert {key: checkpoint["config"][key] for key in ("image_size", "batch_size", "workers", "model_width", "log_every")} == {
-        "image_size": 32, "batch_size": 2, "workers": 0, "model_width": 0.0625, "log_every": 100,
+    assert {
+        key: checkpoint["config"][key] for key in ("image_size", "batch_size", "workers", "model_width", "log_every")
+    } == {
+        "image_size": 32,
+        "batch_size": 2,
+        "workers": 0,
+        "model_width": 0.0625,
+        "log_every": 100,
     }
     record = json.loads((run / "run.json").read_text())
     assert (record["config"]["steps"], record["step"], record["phase"]) == (3, 3, "initial")
@@ -200,9 +249,15 @@ def test_resume_keeps_size_batch_and_config_and_refuses_changes(tmp_path: Path, 
     assert weights.stat().st_size < 0.6 * (run / "checkpoints" / "step-00000003.pt").stat().st_size
     assert "optimizer" not in torch.load(weights, weights_only=True)
     assert load_inpainter(str(weights), device="cpu").name == "Conv"
-    changed = runner.invoke(main, ["train", "--out", str(run), "--resume", "--steps", "4", "--batch-size", "6", "--size", "64"])
+    changed = runner.invoke(
+        main, ["train", "--out", str(run), "--resume", "--steps", "4", "--batch-size", "6", "--size", "64"]
+    )
     assert changed.exit_code == 2
-    assert "batch_size 2 -> 6" in changed.output and "image_size 32 -> 64" in changed.output and "another --out" in changed.output
+    assert (
+        "batch_size 2 -> 6" in changed.output
+        and "image_size 32 -> 64" in changed.output
+        and "another --out" in changed.output
+    )
     assert not (run / "checkpoints" / "step-00000004.pt").exists()
 
 
@@ -216,5 +271,8 @@ def test_ctrl_c_in_the_command_line_says_what_is_kept_and_how_to_continue(tmp_pa
                                        "--config", str(tmp_path / "thin.toml")])  # fmt: skip
     assert result.exit_code == 130, result.output
     checkpoint = run / "checkpoints" / "step-00000003.pt"
-    assert f"Interrupted: step 3 is saved in {checkpoint}; continue with: maskbench train --out {run} --resume" in result.output
+    assert (
+        f"Interrupted: step 3 is saved in {checkpoint}; continue with: maskbench train --out {run} --resume"
+        in result.output
+    )
     assert checkpoint.is_file() and json.loads((run / "run.json").read_text())["step"] == 3

@@ -23,7 +23,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     requests: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             requests.append(self.path)
             if not self.path.startswith("/tiny-"):
                 self.send_error(404)
@@ -49,7 +49,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
 
 
 def _tiny(base: str, name: str | None = None) -> WeightsFile:
-    return WeightsFile("a test network", f"{base}/{name or f'tiny-{PREFIX}.pth'}", option="tiny_weights", hint="or skip it")
+    return WeightsFile(
+        "a test network", f"{base}/{name or f'tiny-{PREFIX}.pth'}", option="tiny_weights", hint="or skip it"
+    )
 
 
 def test_a_missing_file_is_downloaded_into_the_cache_once(server, tmp_path, monkeypatch) -> None:
@@ -80,15 +82,26 @@ def test_offline_names_the_file_its_url_and_the_folder(server, tmp_path, monkeyp
         locate_weights(_tiny(base), progress=False)
     message = str(raised.value)
     assert "\n" not in message and requests == []
-    for part in (f"tiny-{PREFIX}.pth", f"{base}/tiny-{PREFIX}.pth", str(folder), "MASKBENCH_OFFLINE", "tiny_weights", "or skip it"):
+    for part in (
+        f"tiny-{PREFIX}.pth",
+        f"{base}/tiny-{PREFIX}.pth",
+        str(folder),
+        "MASKBENCH_OFFLINE",
+        "tiny_weights",
+        "or skip it",
+    ):
         assert part in message
 
 
 def test_no_network_is_offline_too(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("MASKBENCH_OFFLINE")
-    closed = WeightsFile("a test network", f"http://127.0.0.1:9/tiny-{PREFIX}.pth", option="tiny_weights")  # port 9: discard
-    with pytest.raises(MissingWeightsError, match=rf"no network.*download http://127\.0\.0\.1:9/tiny-{PREFIX}\.pth into"):
+    closed = WeightsFile(
+        "a test network", f"http://127.0.0.1:9/tiny-{PREFIX}.pth", option="tiny_weights"
+    )  # port 9: discard
+    with pytest.raises(
+        MissingWeightsError, match=rf"no network.*download http://127\.0\.0\.1:9/tiny-{PREFIX}\.pth into"
+    ):
         locate_weights(closed, progress=False)
 
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import torch
+from test_train import AUGMENT, TINY, TinyFeatures
 
 from maskbench.cli import main
 from maskbench.distributed import Ranks, join_job, unwrapped, wait_for_all, wrap_for_ranks
@@ -25,7 +26,6 @@ from maskbench.losses import InpaintingLoss
 from maskbench.models.unet import build_unet, he_initialize
 from maskbench.train import train
 from maskbench.train_config import TrainConfig
-from test_train import AUGMENT, TINY, TinyFeatures
 
 SCORE_OPTIONS = ["--model", "telea", "--device", "cpu", "--no-inception", "--workers", "0", "--batch-size", "2",
                  "--size", "64", "--upscale-small-images", "--limit-per-bin", "1"]  # fmt: skip
@@ -53,17 +53,32 @@ def run_command(arguments: list[str]) -> None:
     main(arguments, standalone_mode=False)
 
 
-def main_job(out: Path, images: str, testset: str, videos: str, train_images: str, train_masks: str, extract_config: str) -> None:
+def main_job(
+    out: Path, images: str, testset: str, videos: str, train_images: str, train_masks: str, extract_config: str
+) -> None:
     ranks = join_job()
     torch.save(ddp_step_weights(ranks), out / f"ddp-rank{ranks.rank}.pt")
-    config = TrainConfig.load(**{**TINY, "batch_size": 4, "checkpoint_every": 100}, arch="pconv", stop_step=2, device="cpu")  # 2 images per rank
+    config = TrainConfig.load(
+        **{**TINY, "batch_size": 4, "checkpoint_every": 100}, arch="pconv", stop_step=2, device="cpu"
+    )  # 2 images per rank
     train(out / "run", train_images, train_masks, config=config, augment=AUGMENT, feature_extractor=TinyFeatures())
     run_command(["score", *SCORE_OPTIONS, "--images", images, "--testset", testset, "--out", str(out / "score")])
     run_command(["extract", "--videos", videos, "--out", str(out / "masks.store"), "--config", extract_config])
     wait_for_all(ranks)
     (out / f"done-rank{ranks.rank}").touch()
     if ranks.rank == 1:
-        run_command(["score", *SCORE_OPTIONS, "--images", str(out / "no-such-folder"), "--testset", testset, "--out", str(out / "failed")])
+        run_command(
+            [
+                "score",
+                *SCORE_OPTIONS,
+                "--images",
+                str(out / "no-such-folder"),
+                "--testset",
+                testset,
+                "--out",
+                str(out / "failed"),
+            ]
+        )
     wait_for_all(ranks)  # rank 0 waits here for a rank that has ended: torchrun must stop the job
     (out / f"passed-the-failure-rank{ranks.rank}").touch()
 

@@ -63,7 +63,9 @@ def _interrupt_line(interrupt: KeyboardInterrupt, context: click.Context) -> str
     """``Interrupted: KEPT; continue with: maskbench COMMAND ...``."""
     if isinstance(interrupt, Interrupted):
         kept = interrupt.kept
-        arguments = interrupt.resume_arguments if interrupt.resume_arguments is not None else list(_given_arguments(context))
+        arguments = (
+            interrupt.resume_arguments if interrupt.resume_arguments is not None else list(_given_arguments(context))
+        )
     else:
         kept = "the work finished before it is kept"
         arguments = list(_given_arguments(context))
@@ -78,7 +80,9 @@ def _given_arguments(context: click.Context) -> Iterator[str]:
         if context.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
             continue
         value = context.params[name]
-        values = value if parameter.multiple or (isinstance(parameter, click.Argument) and parameter.nargs != 1) else [value]
+        values = (
+            value if parameter.multiple or (isinstance(parameter, click.Argument) and parameter.nargs != 1) else [value]
+        )
         for item in values:
             if isinstance(parameter, click.Argument):
                 yield str(item)
@@ -104,5 +108,7 @@ workers_option = click.option(
 )
 seed_option = click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed. [config]")
 device_option = click.option(
-    "--device", default=None, help="Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ... [config; default: auto]"
+    "--device",
+    default=None,
+    help="Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ... [config; default: auto]",
 )

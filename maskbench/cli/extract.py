@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 import flow
-
 from maskbench.cli.common import (
     config_option,
     device_option,

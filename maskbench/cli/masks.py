@@ -23,9 +23,20 @@ def _report(summary: AppendSummary) -> None:
 
 
 @click.command("generate")
-@click.option("--kind", type=click.Choice(["strokes", "blobs", "mixed"]), default=None, help="strokes (DeepFill v2 / LaMa thin, medium, thick brushes), blobs, or mixed. [config]")
+@click.option(
+    "--kind",
+    type=click.Choice(["strokes", "blobs", "mixed"]),
+    default=None,
+    help="strokes (DeepFill v2 / LaMa thin, medium, thick brushes), blobs, or mixed. [config]",
+)
 @click.option("-n", "--count", type=click.IntRange(min=1), default=None, help="Number of masks. [config]")
-@click.option("--size", type=(click.IntRange(min=16), click.IntRange(min=16)), default=None, metavar="H W", help="Mask height and width, px. [config: 512 512]")
+@click.option(
+    "--size",
+    type=(click.IntRange(min=16), click.IntRange(min=16)),
+    default=None,
+    metavar="H W",
+    help="Mask height and width, px. [config: 512 512]",
+)
 @click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write.")
 @seed_option
 @workers_option
@@ -53,15 +64,27 @@ def generate_command(
     Example:
       maskbench generate --kind mixed -n 5000 --out raw.store --seed 0
     """
-    config = GenerateConfig.load(config_file, kind=kind, count=count, size=size, seed=seed, workers=workers, append=append)
+    config = GenerateConfig.load(
+        config_file, kind=kind, count=count, size=size, seed=seed, workers=workers, append=append
+    )
     _report(generate_masks(store, config=config, overwrite=overwrite))
 
 
 @click.command("import-masks")
 @click.argument("src_dir", type=click.Path(path_type=Path))
 @click.option("--out", "store", required=True, type=click.Path(path_type=Path), help="Mask store to write.")
-@click.option("--invert", is_flag=True, default=None, help="Black (0) marks holes, e.g. NVIDIA's training masks (white = valid). [config]")
-@click.option("--threshold", type=click.IntRange(0, 254), default=None, help="Binarize gray or JPEG masks: pixels > T are white. Without it, non-binary files are rejected. [config]")
+@click.option(
+    "--invert",
+    is_flag=True,
+    default=None,
+    help="Black (0) marks holes, e.g. NVIDIA's training masks (white = valid). [config]",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 254),
+    default=None,
+    help="Binarize gray or JPEG masks: pixels > T are white. Without it, non-binary files are rejected. [config]",
+)
 @workers_option
 @append_option
 @overwrite_option

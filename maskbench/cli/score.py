@@ -6,29 +6,104 @@ from pathlib import Path
 
 import click
 
-from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
+from maskbench.cli.common import (
+    config_option,
+    device_option,
+    overwrite_option,
+    reports_user_errors,
+    seed_option,
+    workers_option,
+)
 from maskbench.distributed import quiet_rank
 from maskbench.report import write_report
 from maskbench.score import ScoreConfig, score
 
 
 @click.command("score")
-@click.option("--model", "models", multiple=True, required=True, help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several.")
-@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side --size, 512) and centre-cropped. Smaller photos are refused (see --upscale-small-images).")
-@click.option("--testset", required=True, type=click.Path(path_type=Path), help="Split made by build-testset, or a folder of NVIDIA's test masks 00000.png-11999.png.")
-@click.option("--invert", "invert_masks", is_flag=True, flag_value=True, default=None, help="The --testset folder draws valid pixels white (black = hole).")
-@click.option("--size", type=click.IntRange(16, 512), default=None, help="Score at SIZE x SIZE (e.g. 256): images resized, masks shrunk from 512 keeping their bins. [config: 512]")
-@click.option("--upscale-small-images", is_flag=True, flag_value=True, default=None, help="Enlarge images smaller than --size (bicubic) instead of refusing them.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Result folder: created, or resumed/extended when it holds an unfinished run.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several.",
+)
+@click.option(
+    "--images",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side --size, 512) and centre-cropped. Smaller photos are refused (see --upscale-small-images).",
+)
+@click.option(
+    "--testset",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Split made by build-testset, or a folder of NVIDIA's test masks 00000.png-11999.png.",
+)
+@click.option(
+    "--invert",
+    "invert_masks",
+    is_flag=True,
+    flag_value=True,
+    default=None,
+    help="The --testset folder draws valid pixels white (black = hole).",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(16, 512),
+    default=None,
+    help="Score at SIZE x SIZE (e.g. 256): images resized, masks shrunk from 512 keeping their bins. [config: 512]",
+)
+@click.option(
+    "--upscale-small-images",
+    is_flag=True,
+    flag_value=True,
+    default=None,
+    help="Enlarge images smaller than --size (bicubic) instead of refusing them.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Result folder: created, or resumed/extended when it holds an unfinished run.",
+)
 @device_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per batch on the device. [config]")
 @workers_option
 @seed_option
-@click.option("--limit-per-bin", type=click.IntRange(min=0), default=None, help="Score only the first N masks of each bin and class (0 = all). [config]")
-@click.option("--reuse-images", is_flag=True, flag_value=True, default=None, help="Allow fewer images than masks (images are drawn again).")
-@click.option("--save-images", is_flag=True, flag_value=True, default=None, help="Write images/gt, images/input and images/MODEL PNGs of every pair.")
-@click.option("--shard", default=None, metavar="K/N|auto", help="Score only shard K of N (1 <= K <= N) of the pairs; auto: this task's place in a SLURM job array. Merge shards with 'maskbench report'.")
-@click.option("--no-inception", "no_inception", is_flag=True, default=False, help="Skip the Inception Score and FID (no torch-fidelity weights needed).")
+@click.option(
+    "--limit-per-bin",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Score only the first N masks of each bin and class (0 = all). [config]",
+)
+@click.option(
+    "--reuse-images",
+    is_flag=True,
+    flag_value=True,
+    default=None,
+    help="Allow fewer images than masks (images are drawn again).",
+)
+@click.option(
+    "--save-images",
+    is_flag=True,
+    flag_value=True,
+    default=None,
+    help="Write images/gt, images/input and images/MODEL PNGs of every pair.",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="K/N|auto",
+    help="Score only shard K of N (1 <= K <= N) of the pairs; auto: this task's place in a SLURM job array. Merge shards with 'maskbench report'.",
+)
+@click.option(
+    "--no-inception",
+    "no_inception",
+    is_flag=True,
+    default=False,
+    help="Skip the Inception Score and FID (no torch-fidelity weights needed).",
+)
 @overwrite_option
 @config_option
 @reports_user_errors
@@ -75,7 +150,10 @@ def score_command(
     if quiet_rank():  # under torchrun, rank 0 reports for all
         return
     if run.unreadable:
-        click.echo(f"skipped {len(run.unreadable)} unreadable image(s), e.g. {run.unreadable[0]} (listed in meta.json)", err=True)
+        click.echo(
+            f"skipped {len(run.unreadable)} unreadable image(s), e.g. {run.unreadable[0]} (listed in meta.json)",
+            err=True,
+        )
     click.echo((run.out_dir / "table1.md").read_text("utf-8"))
     done = ", ".join(f"{spec}: {count}" for spec, count in run.computed.items())
     click.echo(f"scored {run.pairs} pairs (newly computed: {done})")
@@ -84,8 +162,15 @@ def score_command(
 
 @click.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the merged table and plots.")
-@click.option("--paper", is_flag=True, default=False, help="Add the published rows of Liu et al. 2018, Table 1 (PM, GL, GnIpt, Conv, PConv) to the table and plots.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the merged table and plots."
+)
+@click.option(
+    "--paper",
+    is_flag=True,
+    default=False,
+    help="Add the published rows of Liu et al. 2018, Table 1 (PM, GL, GnIpt, Conv, PConv) to the table and plots.",
+)
 @overwrite_option
 @reports_user_errors
 def report_command(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool, overwrite: bool) -> None:

@@ -13,10 +13,26 @@ from maskbench.testset_config import STRATEGIES, TestsetConfig
 
 
 @click.command("build-testset")
-@click.option("--masks", "store", required=True, type=click.Path(path_type=Path), help="Mask store to sample from (masks of any size).")
+@click.option(
+    "--masks",
+    "store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Mask store to sample from (masks of any size).",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Split folder to create.")
-@click.option("--per-bin", type=click.IntRange(min=1), default=None, help="Masks per (ratio bin, border class); 1000 = NVIDIA's layout. [config]")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default=None, help="N masks: natural outlines (default) or clear-band (NVIDIA's cleared 50 px band). [config]")
+@click.option(
+    "--per-bin",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Masks per (ratio bin, border class); 1000 = NVIDIA's layout. [config]",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default=None,
+    help="N masks: natural outlines (default) or clear-band (NVIDIA's cleared 50 px band). [config]",
+)
 @seed_option
 @workers_option
 @overwrite_option
@@ -51,14 +67,29 @@ def build_testset_command(
     if summary.note is not None:
         click.echo(summary.note)
     reused = f" ({summary.reused} reused from an interrupted run)" if summary.reused else ""
-    click.echo(f"wrote {12 * summary.per_bin} masks{reused} to {summary.out_dir}/masks with manifest.csv, meta.json and preview.png")
+    click.echo(
+        f"wrote {12 * summary.per_bin} masks{reused} to {summary.out_dir}/masks with manifest.csv, meta.json and preview.png"
+    )
 
 
 @click.command("inspect")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder for the plots and tables. [default: PATH.inspect beside PATH]")
-@click.option("--margin", type=click.IntRange(min=0), default=None, help="Border margin, px. [the split's own, else config]")
-@click.option("--stats-per-bin", type=click.IntRange(min=0), default=None, help="Masks per bin whose shapes are measured (0 = all). [config]")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the plots and tables. [default: PATH.inspect beside PATH]",
+)
+@click.option(
+    "--margin", type=click.IntRange(min=0), default=None, help="Border margin, px. [the split's own, else config]"
+)
+@click.option(
+    "--stats-per-bin",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Masks per bin whose shapes are measured (0 = all). [config]",
+)
 @workers_option
 @overwrite_option
 @config_option
@@ -82,7 +113,9 @@ def inspect_command(
     config = InspectConfig.load(config_file, margin=margin, stats_per_bin=stats_per_bin, workers=workers)
     report = inspect_path(path, out_dir, config=config, overwrite=overwrite)
     click.echo(report.text())
-    click.echo(f"histogram.png, examples.png, fidelity.png, shape_stats.csv, fidelity.md and summary.md written to {report.out_dir}")
+    click.echo(
+        f"histogram.png, examples.png, fidelity.png, shape_stats.csv, fidelity.md and summary.md written to {report.out_dir}"
+    )
 
 
 COMMANDS = [build_testset_command, inspect_command]

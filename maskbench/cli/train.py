@@ -6,22 +6,69 @@ from pathlib import Path
 
 import click
 
-from maskbench.cli.common import config_option, device_option, overwrite_option, reports_user_errors, seed_option, workers_option
+from maskbench.cli.common import (
+    config_option,
+    device_option,
+    overwrite_option,
+    reports_user_errors,
+    seed_option,
+    workers_option,
+)
 from maskbench.train import train
 from maskbench.train_config import TrainConfig
 from maskbench.training_run import weights_path
 
 
 @click.command("train")
-@click.option("--arch", type=click.Choice(["pconv", "conv"]), default=None, help="Network of a new run: partial-convolution or plain-convolution U-Net.")
-@click.option("--images", type=click.Path(path_type=Path), default=None, help="Folder of training images (random crops). Recorded in the run.")
-@click.option("--masks", type=click.Path(path_type=Path), default=None, help="Mask store of raw masks, augmented on the fly. Recorded in the run.")
-@click.option("--out", "run", required=True, type=click.Path(path_type=Path), help="Run folder: checkpoints/, log.csv, samples/, run.json.")
-@click.option("--finetune", is_flag=True, default=None, help="Fine-tuning phase on an existing run: lr 5e-5, encoder BatchNorm frozen. [config]")
-@click.option("--resume", is_flag=True, default=None, help="Continue an existing run from its newest checkpoint. [config]")
-@click.option("--steps", "stop_step", type=click.IntRange(min=1), default=None, help="Stop at this total step. [config: stop_step; default steps, fine-tuning: its start + finetune_steps]")
+@click.option(
+    "--arch",
+    type=click.Choice(["pconv", "conv"]),
+    default=None,
+    help="Network of a new run: partial-convolution or plain-convolution U-Net.",
+)
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of training images (random crops). Recorded in the run.",
+)
+@click.option(
+    "--masks",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Mask store of raw masks, augmented on the fly. Recorded in the run.",
+)
+@click.option(
+    "--out",
+    "run",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder: checkpoints/, log.csv, samples/, run.json.",
+)
+@click.option(
+    "--finetune",
+    is_flag=True,
+    default=None,
+    help="Fine-tuning phase on an existing run: lr 5e-5, encoder BatchNorm frozen. [config]",
+)
+@click.option(
+    "--resume", is_flag=True, default=None, help="Continue an existing run from its newest checkpoint. [config]"
+)
+@click.option(
+    "--steps",
+    "stop_step",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop at this total step. [config: stop_step; default steps, fine-tuning: its start + finetune_steps]",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per step. [config]")
-@click.option("--size", "image_size", type=click.IntRange(min=8), default=None, help="Side of the crops and masks, px. [config: image_size]")
+@click.option(
+    "--size",
+    "image_size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Side of the crops and masks, px. [config: image_size]",
+)
 @device_option
 @workers_option
 @seed_option
@@ -65,7 +112,9 @@ def train_command(
         config = TrainConfig.load_run(run, config_file, **options)
     result = train(run, images, masks, config=config, overwrite=overwrite)
     click.echo(f"{result.phase} phase at step {result.step}; checkpoint {result.checkpoint}")
-    click.echo(f"weights for scoring {weights_path(result.checkpoint)}; log {run / 'log.csv'}, sample grids {run / 'samples'}")
+    click.echo(
+        f"weights for scoring {weights_path(result.checkpoint)}; log {run / 'log.csv'}, sample grids {run / 'samples'}"
+    )
 
 
 COMMANDS = [train_command]

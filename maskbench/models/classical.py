@@ -16,8 +16,6 @@ References
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 

@@ -55,9 +55,9 @@ import cv2
 import numpy as np
 from numba import njit
 
-from maskbench.errors import InputError
 from maskbench.checks import check_image_and_hole
 from maskbench.compositing import composite
+from maskbench.errors import InputError
 from maskbench.models.classical import inpaint_telea
 
 __all__ = ["inpaint_patchmatch"]
@@ -84,7 +84,9 @@ class _Field:
 
 
 @njit(cache=True, inline="always")
-def _patch_ssd(image: np.ndarray, target_y: int, target_x: int, source_y: int, source_x: int, radius: int, limit: float) -> float:
+def _patch_ssd(
+    image: np.ndarray, target_y: int, target_x: int, source_y: int, source_x: int, radius: int, limit: float
+) -> float:
     """Sum of squared differences of the in-image part of a target patch and a source patch.
 
     Stops early (returning a value above ``limit``) once the partial sum exceeds ``limit``.
@@ -110,8 +112,14 @@ def _patch_ssd(image: np.ndarray, target_y: int, target_x: int, source_y: int, s
 
 @njit(cache=True)
 def _random_field(
-    image: np.ndarray, targets: np.ndarray, sources: np.ndarray, radius: int,
-    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, seed: int,
+    image: np.ndarray,
+    targets: np.ndarray,
+    sources: np.ndarray,
+    radius: int,
+    field_y: np.ndarray,
+    field_x: np.ndarray,
+    field_d: np.ndarray,
+    seed: int,
 ) -> None:
     """Give every target a uniformly drawn source centre (flat index into ``sources``)."""
     np.random.seed(seed)
@@ -127,9 +135,18 @@ def _random_field(
 
 @njit(cache=True)
 def _upsampled_field(
-    image: np.ndarray, targets: np.ndarray, sources: np.ndarray, source_ok: np.ndarray,
-    coarse_y: np.ndarray, coarse_x: np.ndarray, coarse_target: np.ndarray, radius: int,
-    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, seed: int,
+    image: np.ndarray,
+    targets: np.ndarray,
+    sources: np.ndarray,
+    source_ok: np.ndarray,
+    coarse_y: np.ndarray,
+    coarse_x: np.ndarray,
+    coarse_target: np.ndarray,
+    radius: int,
+    field_y: np.ndarray,
+    field_x: np.ndarray,
+    field_d: np.ndarray,
+    seed: int,
 ) -> None:
     """Start a field from the coarser level's: offsets doubled, invalid sources redrawn."""
     np.random.seed(seed)
@@ -152,8 +169,15 @@ def _upsampled_field(
 
 @njit(cache=True, inline="always")
 def _try_candidate(
-    image: np.ndarray, ty: int, tx: int, sy: int, sx: int, radius: int,
-    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray,
+    image: np.ndarray,
+    ty: int,
+    tx: int,
+    sy: int,
+    sx: int,
+    radius: int,
+    field_y: np.ndarray,
+    field_x: np.ndarray,
+    field_d: np.ndarray,
 ) -> None:
     """Replace the target's match by source (sy, sx) when that patch is closer."""
     best = field_d[ty, tx]
@@ -166,8 +190,16 @@ def _try_candidate(
 
 @njit(cache=True)
 def _patchmatch(
-    image: np.ndarray, targets: np.ndarray, is_target: np.ndarray, source_ok: np.ndarray, radius: int,
-    iterations: int, field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, seed: int,
+    image: np.ndarray,
+    targets: np.ndarray,
+    is_target: np.ndarray,
+    source_ok: np.ndarray,
+    radius: int,
+    iterations: int,
+    field_y: np.ndarray,
+    field_x: np.ndarray,
+    field_d: np.ndarray,
+    seed: int,
 ) -> None:
     """PatchMatch sweeps (propagation + random search) over the targets, in place on the field."""
     np.random.seed(seed)
@@ -207,8 +239,14 @@ def _patchmatch(
 
 @njit(cache=True)
 def _vote(
-    image: np.ndarray, hole: np.ndarray, targets: np.ndarray, radius: int,
-    field_y: np.ndarray, field_x: np.ndarray, field_d: np.ndarray, sigma2: float,
+    image: np.ndarray,
+    hole: np.ndarray,
+    targets: np.ndarray,
+    radius: int,
+    field_y: np.ndarray,
+    field_x: np.ndarray,
+    field_d: np.ndarray,
+    sigma2: float,
 ) -> None:
     """Set every hole pixel to the similarity-weighted mean of the source pixels voting for it."""
     height, width = image.shape[0], image.shape[1]
@@ -286,7 +324,9 @@ def _source_mask(hole: np.ndarray, patch_size: int) -> np.ndarray:
 
 def _target_mask(hole: np.ndarray, patch_size: int) -> np.ndarray:
     """Centres of patches overlapping the hole."""
-    return cv2.dilate(hole.astype(np.uint8), _square(patch_size), borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    return cv2.dilate(hole.astype(np.uint8), _square(patch_size), borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(
+        bool
+    )
 
 
 def _upsample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -301,7 +341,9 @@ def _round_seed(seed: int, level: int, round_index: int) -> int:
     return int(np.random.SeedSequence([seed, level, round_index]).generate_state(1)[0])
 
 
-def _check_options(patch_size: int, seed: int, counts: dict[str, int], min_size: int, fractions: dict[str, float]) -> None:
+def _check_options(
+    patch_size: int, seed: int, counts: dict[str, int], min_size: int, fractions: dict[str, float]
+) -> None:
     def is_int(value: object) -> bool:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -360,13 +402,31 @@ def _complete_level(
     else:
         coarse_field, coarse_target = coarser
         _upsampled_field(
-            work, targets, sources, source_ok, coarse_field.source_y, coarse_field.source_x, coarse_target,
-            radius, field.source_y, field.source_x, field.distance, seeds[0],
+            work,
+            targets,
+            sources,
+            source_ok,
+            coarse_field.source_y,
+            coarse_field.source_x,
+            coarse_target,
+            radius,
+            field.source_y,
+            field.source_x,
+            field.distance,
+            seeds[0],
         )
     for round_seed in seeds[1:]:
         _patchmatch(
-            work, targets, is_target, source_ok, radius, patchmatch_iterations,
-            field.source_y, field.source_x, field.distance, round_seed,
+            work,
+            targets,
+            is_target,
+            source_ok,
+            radius,
+            patchmatch_iterations,
+            field.source_y,
+            field.source_x,
+            field.distance,
+            round_seed,
         )
         means = _mean_distances(targets, work.shape[1], work.shape[0], radius, field.distance)
         sigma2 = max(float(np.quantile(means, vote_quantile)), 1e-8)
@@ -437,7 +497,8 @@ def inpaint_patchmatch(
     """
     check_image_and_hole(image, hole)
     _check_options(
-        patch_size, seed,
+        patch_size,
+        seed,
         {"em_iterations": em_iterations, "patchmatch_iterations": patchmatch_iterations, "min_sources": min_sources},
         min_size,
         {"min_source_fraction": min_source_fraction, "vote_quantile": vote_quantile},
@@ -464,7 +525,12 @@ def inpaint_patchmatch(
             continue
         seeds = [_round_seed(seed, index, round_index) for round_index in range(em_iterations + 1)]
         coarser = _complete_level(
-            estimate, level, coarser, patch_size=patch_size, seeds=seeds,
-            patchmatch_iterations=patchmatch_iterations, vote_quantile=vote_quantile,
+            estimate,
+            level,
+            coarser,
+            patch_size=patch_size,
+            seeds=seeds,
+            patchmatch_iterations=patchmatch_iterations,
+            vote_quantile=vote_quantile,
         )
     return composite(np.clip(estimate, 0.0, 1.0), image, hole)

@@ -222,7 +222,9 @@ class TorchInpainter(Inpainter):
         output = self.model(on_device, valid_mask)
         if not isinstance(output, torch.Tensor) or output.shape != image.shape:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            raise InputError(f"model of {self.spec!r} returned {shape}, expected a tensor of shape {tuple(image.shape)}")
+            raise InputError(
+                f"model of {self.spec!r} returned {shape}, expected a tensor of shape {tuple(image.shape)}"
+            )
         filled = output.float().clamp(0.0, 1.0).to(image.device)
         return composite(filled, image, hole)
 
@@ -296,7 +298,9 @@ def _import_object(target: str) -> Any:
         value = _import_module(module_name, target)
     for attribute in attribute_path.split("."):
         if not hasattr(value, attribute):
-            raise ConfigError(f"module {target.rpartition(':')[0]!r} has no attribute {attribute_path!r} (inpainter {target!r})")
+            raise ConfigError(
+                f"module {target.rpartition(':')[0]!r} has no attribute {attribute_path!r} (inpainter {target!r})"
+            )
         value = getattr(value, attribute)
     return value
 
@@ -328,7 +332,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = _existing_file(str(path), what="checkpoint")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch raises many types for unreadable files
+    except Exception as error:
         raise InputError(f"{path} is not a readable torch checkpoint: {str(error).splitlines()[0]}") from None
     if not isinstance(content, dict):
         raise InputError(f"{path} holds a {type(content).__name__}, expected a checkpoint dict or a state dict")
@@ -372,7 +376,9 @@ def _load_state(model: nn.Module, state: dict[str, Any], *, arch: str, source: s
     for key, tensor in expected.items():
         if not isinstance(state[key], torch.Tensor) or state[key].shape != tensor.shape:
             got = tuple(state[key].shape) if isinstance(state[key], torch.Tensor) else type(state[key]).__name__
-            raise InputError(f"{source} does not fit the {arch!r} U-Net: {key} has shape {got}, expected {tuple(tensor.shape)}")
+            raise InputError(
+                f"{source} does not fit the {arch!r} U-Net: {key} has shape {got}, expected {tuple(tensor.shape)}"
+            )
     model.load_state_dict(state)
 
 
@@ -414,7 +420,9 @@ def load_inpainter(spec: str, *, device: str | torch.device | None = None) -> In
             return TorchInpainter(model, spec=spec, name=f"{_DISPLAY_NAMES[prefix]} (random weights)", device=device)
         path = _existing_file(rest, what=f"{prefix} checkpoint")
         model = load_unet(prefix, read_checkpoint(path), source=str(path))
-        return TorchInpainter(model, spec=spec, name=_DISPLAY_NAMES[prefix], device=device, checkpoint_sha256=file_sha256(path))
+        return TorchInpainter(
+            model, spec=spec, name=_DISPLAY_NAMES[prefix], device=device, checkpoint_sha256=file_sha256(path)
+        )
     if separator and prefix == "torchscript":
         return _load_torchscript(spec, rest, device=device)
     if (_CALLABLE_SPEC.match(spec) or _FILE_CALLABLE_SPEC.match(spec)) and not Path(spec).exists():
@@ -437,14 +445,16 @@ def _load_checkpoint_path(spec: str, *, device: str | torch.device | None) -> To
         )
     arch = str(checkpoint.get("arch"))
     model = load_unet(arch, checkpoint, source=str(path))
-    return TorchInpainter(model, spec=spec, name=_DISPLAY_NAMES.get(arch, arch), device=device, checkpoint_sha256=file_sha256(path))
+    return TorchInpainter(
+        model, spec=spec, name=_DISPLAY_NAMES.get(arch, arch), device=device, checkpoint_sha256=file_sha256(path)
+    )
 
 
 def _load_torchscript(spec: str, path_text: str, *, device: str | torch.device | None) -> TorchInpainter:
     path = _existing_file(path_text, what="TorchScript file")
     try:
         model = torch.jit.load(str(path), map_location=resolve_device(device))
-    except Exception as error:  # noqa: BLE001 - torch.jit raises RuntimeError or ValueError
+    except Exception as error:
         raise InputError(f"{path} is not a TorchScript module: {str(error).splitlines()[0]}") from None
     return TorchInpainter(model, spec=spec, name=path.stem, device=device, checkpoint_sha256=file_sha256(path))
 
@@ -458,4 +468,6 @@ def _load_callable(spec: str, *, device: str | torch.device | None) -> Inpainter
         return TorchInpainter(value, spec=spec, name=name, device=device)
     if callable(value):
         return CpuInpainter(spec, spec, name=name)
-    raise ConfigError(f"{spec!r} names a {type(value).__name__}, expected a torch.nn.Module, an Inpainter or a function")
+    raise ConfigError(
+        f"{spec!r} names a {type(value).__name__}, expected a torch.nn.Module, an Inpainter or a function"
+    )

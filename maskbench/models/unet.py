@@ -87,7 +87,9 @@ class Block(nn.Module):
         self.norm: nn.Module = nn.BatchNorm2d(conv.out_channels) if batch_norm else nn.Identity()
         self.activation = activation
 
-    def forward(self, features: torch.Tensor, valid_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, features: torch.Tensor, valid_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(features, updated_mask)``; the mask is ``None`` for an ordinary convolution."""
         if isinstance(self.conv, PartialConv2d):
             features, valid_mask = self.conv(features, valid_mask)
@@ -96,7 +98,9 @@ class Block(nn.Module):
         return self.activation(self.norm(features)), valid_mask
 
 
-def _block_specs(width: float) -> tuple[list[tuple[int, int, int, int, bool, str]], list[tuple[int, int, int, int, bool, str]]]:
+def _block_specs(
+    width: float,
+) -> tuple[list[tuple[int, int, int, int, bool, str]], list[tuple[int, int, int, int, bool, str]]]:
     """(in, out, kernel, stride, batch_norm, activation) of every encoder and decoder layer."""
     encoder_channels = [max(1, round(channels * width)) for channels in ENCODER_CHANNELS]
     decoder_channels = [max(1, round(channels * width)) for channels in DECODER_CHANNELS[:-1]] + [3]
@@ -168,11 +172,18 @@ class _UNet(nn.Module):
         """Constructor keywords that rebuild this network (stored in checkpoints)."""
         raise NotImplementedError
 
-    def _prepare(self, image: torch.Tensor, valid_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]:
+    def _prepare(
+        self, image: torch.Tensor, valid_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]:
         """Validate, normalise and pad; return (normalised image, float mask, padding)."""
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an image of shape (B, 3, H, W), got {tuple(image.shape)}")
-        if valid_mask.ndim != 4 or valid_mask.shape[1] not in (1, 3) or valid_mask.shape[2:] != image.shape[2:] or valid_mask.shape[0] != image.shape[0]:
+        if (
+            valid_mask.ndim != 4
+            or valid_mask.shape[1] not in (1, 3)
+            or valid_mask.shape[2:] != image.shape[2:]
+            or valid_mask.shape[0] != image.shape[0]
+        ):
             raise ValueError(
                 f"expected a valid_mask of shape ({image.shape[0]}, 1 or 3, {image.shape[2]}, {image.shape[3]}), "
                 f"got {tuple(valid_mask.shape)}"
