@@ -33,21 +33,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as `python bench/baselines.py`, this file's folder comes first on sys.path and its
-# bench/flow.py would hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import torch
+from skimage import data
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from skimage import data  # noqa: E402
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
-
-from maskbench.compositing import composite  # noqa: E402
-from maskbench.images import center_crop, load_evaluation_image, quantize_8bit, resize_shorter_side  # noqa: E402
-from maskbench.models.classical import inpaint_ns, inpaint_telea  # noqa: E402
-from maskbench.models.patchmatch import inpaint_patchmatch  # noqa: E402
-from maskbench.models.unet import ConvUNet, PConvUNet, he_initialize  # noqa: E402
-from maskbench.procedural import GenerateConfig, generate_mask  # noqa: E402
+from maskbench.compositing import composite
+from maskbench.images import center_crop, load_evaluation_image, quantize_8bit, resize_shorter_side
+from maskbench.models.classical import inpaint_ns, inpaint_telea
+from maskbench.models.patchmatch import inpaint_patchmatch
+from maskbench.models.unet import ConvUNet, PConvUNet, he_initialize
+from maskbench.procedural import GenerateConfig, generate_mask
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # bundled; others need a download
@@ -117,10 +113,10 @@ def patchmatch_cython_fill() -> Fill | None:
 
 def methods() -> tuple[dict[str, Fill], list[str]]:
     """The fills to compare, and the peers that are not installed."""
-    fills: dict[str, Fill] = {
+    fills: dict[str, Fill | None] = {
         OURS[0]: lambda image, hole: inpaint_patchmatch(image, hole, patch_size=PATCH_SIZE),
-        "PyPatchMatch (C++)": pypatchmatch_fill(),  # type: ignore[dict-item]
-        "patchmatch-cython": patchmatch_cython_fill(),  # type: ignore[dict-item]
+        "PyPatchMatch (C++)": pypatchmatch_fill(),
+        "patchmatch-cython": patchmatch_cython_fill(),
         OURS[1]: inpaint_telea,
         OURS[2]: inpaint_ns,
     }
@@ -178,7 +174,8 @@ def fill_table(rows: dict[tuple[str, float], np.ndarray], fills: dict[str, Fill]
             failed = int(np.isnan(table[:, 0]).sum())
             seconds, _, l1, psnr, ssim = np.nanmean(table, axis=0) if failed < len(table) else (np.nan,) * 5
             lines.append(
-                f"| {ratio:.3f} | {method} | {seconds:.3f} | {l1:.2f} | {psnr:.2f} | {ssim:.4f} | {failed} / {len(table)} |"
+                f"| {ratio:.3f} | {method} | {seconds:.3f} | {l1:.2f} | {psnr:.2f} | {ssim:.4f} "
+                f"| {failed} / {len(table)} |"
             )
     return lines
 
@@ -186,7 +183,8 @@ def fill_table(rows: dict[tuple[str, float], np.ndarray], fills: dict[str, Fill]
 def ratio_table(rows: dict[tuple[str, float], np.ndarray], peer: str) -> list[str]:
     """Ours against a peer on the images where the peer succeeded."""
     lines = [
-        f"| hole ratio | time ours / {peer} | ΔPSNR ours − {peer} (dB) | ΔSSIM ours − {peer} | ΔPSNR per image min / max |",
+        f"| hole ratio | time ours / {peer} | ΔPSNR ours − {peer} (dB) | ΔSSIM ours − {peer} "
+        "| ΔPSNR per image min / max |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for target in TARGET_RATIOS:

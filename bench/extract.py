@@ -34,22 +34,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
-# Run as `python bench/extract.py`, this file's folder comes first on sys.path and its
-# bench/flow.py would hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import cv2
+import torch
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-
-from flow.opencv import grey_flow, grey_uint8  # noqa: E402
-from maskbench.extract import extract_videos  # noqa: E402
-from maskbench.extract_config import ExtractConfig  # noqa: E402
-from maskbench.extract_summary import ExtractSummary  # noqa: E402
-from maskbench.files import to_uint8  # noqa: E402
-from maskbench.synthetic import write_demo_video, write_frames_folder  # noqa: E402
-from maskbench.video import VideoSource, read_frames  # noqa: E402
+from flow.opencv import grey_flow, grey_uint8
+from maskbench.extract import extract_videos
+from maskbench.extract_config import ExtractConfig
+from maskbench.extract_summary import ExtractSummary
+from maskbench.files import to_uint8
+from maskbench.synthetic import write_demo_video, write_frames_folder
+from maskbench.video import VideoSource, read_frames
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 VIDEOS = ("tree.avi", "carphone_pristine.mp4")
@@ -132,7 +129,7 @@ def _dis_alone(video: VideoSource, working_size: int) -> float:
     frames = [frame for _, frame in read_frames(video, short_side=working_size)]
     started = time.perf_counter()
     greys = [grey_uint8(frame) for frame in frames]
-    for first, second in zip(greys, greys[1:]):
+    for first, second in pairwise(greys):
         grey_flow(first, second, "dis")
         grey_flow(second, first, "dis")
     return time.perf_counter() - started

@@ -27,53 +27,84 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as `python bench/fidelity.py`, this folder comes first on sys.path and bench/flow.py
-# would hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import cv2
+import torch
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-
-from maskbench.cleanup import MaskFilter  # noqa: E402
-from maskbench.errors import InsufficientMasksError  # noqa: E402
-from maskbench.extract_config import ExtractConfig  # noqa: E402
-from maskbench.fidelity import bins_within, compare_with_reference, fidelity_markdown  # noqa: E402
-from maskbench.figures import fidelity_figure, save_figure  # noqa: E402
-from maskbench.files import read_mask  # noqa: E402
-from maskbench.junk import pair_skip_reason  # noqa: E402
-from maskbench.manifest import read_manifest  # noqa: E402
-from maskbench.shapes import shape_stats, summarize_shapes  # noqa: E402
-from maskbench.store import MaskStore, pack_hole, unpack_hole  # noqa: E402
-from maskbench.synthetic import write_demo_video  # noqa: E402
-from maskbench.testset import build_testset  # noqa: E402
-from maskbench.testset_config import TestsetConfig  # noqa: E402
-from maskbench.video import PairReader, find_videos  # noqa: E402
-from maskbench.video_masks import raw_masks  # noqa: E402
+from maskbench.cleanup import MaskFilter
+from maskbench.errors import InsufficientMasksError
+from maskbench.extract_config import ExtractConfig
+from maskbench.fidelity import bins_within, compare_with_reference, fidelity_markdown
+from maskbench.figures import fidelity_figure, save_figure
+from maskbench.files import read_mask
+from maskbench.junk import pair_skip_reason
+from maskbench.manifest import read_manifest
+from maskbench.packing import pack_hole, unpack_hole
+from maskbench.shapes import shape_stats, summarize_shapes
+from maskbench.store import MaskStore
+from maskbench.synthetic import write_demo_video
+from maskbench.testset import build_testset
+from maskbench.testset_config import TestsetConfig
+from maskbench.video import PairReader, find_videos
+from maskbench.video_masks import raw_masks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-_PREVIOUS_TESTSET = {"combine_sources": [2, 8], "combine_fill": [0.5, 0.9], "natural_sources": [2, 8], "natural_fill": [0.5, 0.9], "frame_inset": 0.0}  # fmt: skip
+_PREVIOUS_TESTSET = {
+    "combine_sources": [2, 8],
+    "combine_fill": [0.5, 0.9],
+    "natural_sources": [2, 8],
+    "natural_fill": [0.5, 0.9],
+    "frame_inset": 0.0,
+}
 #: name → (flow method, occlusion test, extract overrides, build-testset overrides, what it is).
 VARIANTS: dict[str, tuple[str, str, dict, dict, str]] = {
     "shipped": ("dis", "default", {}, {}, "the shipped defaults (DIS, the CPU default of --method auto)"),
-    "previous": ("dis", "default", {"close_radius": 2, "min_component_area": 48}, _PREVIOUS_TESTSET,
-                 "the previous defaults (close 2, speck 48 px, 2-8 sources, fill 0.5-0.9; frames not kept out of windows)"),
+    "previous": (
+        "dis",
+        "default",
+        {"close_radius": 2, "min_component_area": 48},
+        _PREVIOUS_TESTSET,
+        "the previous defaults (close 2, speck 48 px, 2-8 sources, fill 0.5-0.9; frames not kept out of windows)",
+    ),
     "no-frame-inset": ("dis", "default", {}, {"frame_inset": 0.0}, "shipped, but windows may show the source's frame"),
-    "light-cleanup": ("dis", "default", {"close_radius": 2, "min_component_area": 48}, {}, "shipped sampler, previous clean-up"),
+    "light-cleanup": (
+        "dis",
+        "default",
+        {"close_radius": 2, "min_component_area": 48},
+        {},
+        "shipped sampler, previous clean-up",
+    ),
     "many-sources": ("dis", "default", {}, {"combine_sources": [2, 8]}, "shipped, but 2-8 sources for windows"),
-    "thick-natural": ("dis", "default", {}, {"natural_fill": [0.2, 0.5]}, "shipped, but natural parts fill 0.2-0.5 before dilation"),
-    "thin-natural": ("dis", "default", {}, {"natural_sources": [2, 4], "natural_fill": [0.5, 0.9]}, "shipped, but 2-4 natural parts filling 0.5-0.9"),
-    "no-natural-top-bin": ("dis", "default", {}, {"natural_tries": [10, 10, 10, 10, 10, 0]}, "shipped, but (0.5,0.6] N always band-cut"),
+    "thick-natural": (
+        "dis",
+        "default",
+        {},
+        {"natural_fill": [0.2, 0.5]},
+        "shipped, but natural parts fill 0.2-0.5 before dilation",
+    ),
+    "thin-natural": (
+        "dis",
+        "default",
+        {},
+        {"natural_sources": [2, 4], "natural_fill": [0.5, 0.9]},
+        "shipped, but 2-4 natural parts filling 0.5-0.9",
+    ),
+    "no-natural-top-bin": (
+        "dis",
+        "default",
+        {},
+        {"natural_tries": [10, 10, 10, 10, 10, 0]},
+        "shipped, but (0.5,0.6] N always band-cut",
+    ),
     "fb+motion": ("dis", "fb+motion", {}, {}, "shipped with Sundaram's occlusion test"),
     "dis-ultrafast": ("dis-ultrafast", "default", {}, {}, "shipped, with OpenCV's DIS ultrafast flow"),
     "tvl1": ("tvl1", "default", {}, {}, "our TV-L1 (on fewer pairs: slow on a CPU)"),
-}  # fmt: skip
+}
 
 
 def _generated_scenes(folder: Path) -> list[Path]:
@@ -90,7 +121,7 @@ def _raw_batch(batch: list, method: str, occlusion: str, config: ExtractConfig) 
     """(frame index, skip reason or None, packed occlusion, packed disocclusion, shape) per pair."""
     occluded, disoccluded = raw_masks(batch, method=method, occlusion=occlusion, device=torch.device("cpu"))
     items = []
-    for pair, occlusion_mask, disocclusion_mask in zip(batch, occluded, disoccluded):
+    for pair, occlusion_mask, disocclusion_mask in zip(batch, occluded, disoccluded, strict=True):
         reason = pair_skip_reason(pair.first, pair.second, occlusion_mask, disocclusion_mask, config.pair_check)
         items.append(
             (pair.index, reason, pack_hole(occlusion_mask), pack_hole(disocclusion_mask), occlusion_mask.shape)
@@ -174,15 +205,17 @@ def main() -> None:
     _generated_scenes(scenes)
     folders = [args.videos, *args.extra, scenes]
     names = [name for folder in folders for name in (video.name for video in find_videos(folder))]
-    shipped = ExtractConfig.load(method="dis")
     lines = [
         f"# Fidelity of splits built from real videos ({datetime.now(UTC):%Y-%m-%d})",
         "",
-        f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}; torch {torch.__version__}, one thread.",
+        f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}; "
+        f"torch {torch.__version__}, one thread.",
         f"Videos ({len(names)}): {', '.join(names)}; at most {args.pairs} pairs each ({args.tvl1_pairs} for TV-L1).",
-        f"Splits of {args.per_bin} masks per bin. Within = components, perimeter/area and half-width all within ×1.5 of NVIDIA's median.",
+        f"Splits of {args.per_bin} masks per bin. "
+        "Within = components, perimeter/area and half-width all within ×1.5 of NVIDIA's median.",
         "",
-        "| variant | what | masks kept | pairs skipped | bins within ×1.5 | N bins below 0.5 band-cut | (0.5,0.6] N band-cut | most-used raw mask | seconds |",
+        "| variant | what | masks kept | pairs skipped | bins within ×1.5 | N bins below 0.5 band-cut "
+        "| (0.5,0.6] N band-cut | most-used raw mask | seconds |",
         "| --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: |",
     ]
     details = []
@@ -215,8 +248,8 @@ def main() -> None:
         low_cut = ", ".join(f"{cut[(k, 'N')]:.0%}" for k in range(5))
         skips = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items())) or "none"
         lines.append(
-            f"| {name} | {what} | {kept} | {skips} | {bins_within(comparison)} of 12 | {low_cut} | {cut[(5, 'N')]:.0%} | "
-            f"{summary.reuse.share:.1%} | {time.perf_counter() - started:.0f} |"
+            f"| {name} | {what} | {kept} | {skips} | {bins_within(comparison)} of 12 | {low_cut} | "
+            f"{cut[(5, 'N')]:.0%} | {summary.reuse.share:.1%} | {time.perf_counter() - started:.0f} |"
         )
         details += ["", f"## {name}: {what}", "", fidelity_markdown(comparison)]
         if name == "shipped":

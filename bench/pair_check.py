@@ -15,26 +15,21 @@ Usage: ``python bench/pair_check.py [--videos DIR ...] [--pairs 100]``; the defa
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-# Run as `python bench/pair_check.py`, this folder comes first on sys.path and bench/flow.py
-# would hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import cv2
+import torch
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-
-from maskbench.extract_config import ExtractConfig  # noqa: E402
-from maskbench.junk import (  # noqa: E402
+from maskbench.extract_config import ExtractConfig
+from maskbench.junk import (
     brightness_change,
     histogram_distance,
     occluded_share,
     pair_skip_reason,
     structure_correlation,
 )
-from maskbench.video import PairReader, find_videos  # noqa: E402
-from maskbench.video_masks import raw_masks  # noqa: E402
+from maskbench.video import PairReader, find_videos
+from maskbench.video_masks import raw_masks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
@@ -53,15 +48,17 @@ def _measures(folder: Path, pairs: int, config: ExtractConfig) -> dict[str, list
             occluded, disoccluded = raw_masks(
                 chunk, method="dis", occlusion=config.occlusion_method, device=torch.device("cpu")
             )
-            for pair, occlusion_mask, disocclusion_mask in zip(chunk, occluded, disoccluded):
-                measured.append((
-                    pair.index,
-                    occluded_share(occlusion_mask, disocclusion_mask),
-                    brightness_change(pair.first, pair.second),
-                    histogram_distance(pair.first, pair.second),
-                    structure_correlation(pair.first, pair.second),
-                    pair_skip_reason(pair.first, pair.second, occlusion_mask, disocclusion_mask, config.pair_check),
-                ))  # fmt: skip
+            for pair, occlusion_mask, disocclusion_mask in zip(chunk, occluded, disoccluded, strict=True):
+                measured.append(
+                    (
+                        pair.index,
+                        occluded_share(occlusion_mask, disocclusion_mask),
+                        brightness_change(pair.first, pair.second),
+                        histogram_distance(pair.first, pair.second),
+                        structure_correlation(pair.first, pair.second),
+                        pair_skip_reason(pair.first, pair.second, occlusion_mask, disocclusion_mask, config.pair_check),
+                    )
+                )
         rows[video.name] = measured
     return rows
 
@@ -75,7 +72,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     config = ExtractConfig.load(method="dis")
     print(
-        "| video | pairs | kept: max occluded share | max brightness change | max histogram distance | min correlation | skipped pairs (frame: occluded, brightness, histogram, correlation → verdict) |"
+        "| video | pairs | kept: max occluded share | max brightness change | max histogram distance "
+        "| min correlation | skipped pairs (frame: occluded, brightness, histogram, correlation → verdict) |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for folder in args.videos:
@@ -85,9 +83,11 @@ def main() -> None:
                 f"{r[0]}: {r[1]:.2f}, {r[2]:.0%}, {r[3]:.2f}, {r[4]:.2f} → {r[5]}" for r in rows if r[5] is not None
             )
             extremes = (
-                f"{max(r[1] for r in kept):.2f} | {max(r[2] for r in kept):.1%} | {max(r[3] for r in kept):.3f} | {min(r[4] for r in kept):.2f}"
-                if kept else "– | – | – | –"
-            )  # fmt: skip
+                f"{max(r[1] for r in kept):.2f} | {max(r[2] for r in kept):.1%} | "
+                f"{max(r[3] for r in kept):.3f} | {min(r[4] for r in kept):.2f}"
+                if kept
+                else "– | – | – | –"
+            )
             print(f"| {name} | {len(rows)} | {extremes} | {skipped or 'none'} |", flush=True)
 
 

@@ -24,22 +24,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as `python bench/paper_row.py`, this folder comes first on sys.path and bench/flow.py would
-# hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from skimage import data
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from skimage import data  # noqa: E402
-
-from maskbench.bins import BIN_LABELS, BORDER_CLASSES, border_class, ratio_bin, testset_position  # noqa: E402
-from maskbench.files import write_image, write_mask  # noqa: E402
-from maskbench.metrics import pair_statistics  # noqa: E402
-from maskbench.paper import PUBLISHED_TABLE1  # noqa: E402
-from maskbench.procedural import GenerateConfig, generate_mask  # noqa: E402
-from maskbench.score import ScoreConfig, score  # noqa: E402
+from maskbench.bins import BIN_LABELS, BORDER_CLASSES, border_class, ratio_bin, testset_position
+from maskbench.files import write_image, write_mask
+from maskbench.metrics import pair_statistics
+from maskbench.paper import PUBLISHED_TABLE1
+from maskbench.procedural import GenerateConfig, generate_mask
+from maskbench.score import ScoreConfig, score
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 PHOTOS = (
@@ -57,7 +53,10 @@ MARGIN = 50
 
 
 def grown_mask(target_bin: int, border: str, seed: int) -> np.ndarray | None:
-    """A procedural mask dilated until its ratio enters ``target_bin``; None when it overshoots or has the wrong class."""
+    """A procedural mask dilated until its ratio enters ``target_bin``.
+
+    None when it overshoots the bin or has the wrong border class.
+    """
     config = GenerateConfig.load(seed=seed)
     hole, _ = generate_mask(0, config)
     interior = np.zeros_like(hole)
@@ -127,8 +126,11 @@ def report(pairs: pd.DataFrame, models: list[str]) -> str:
                 row, column = table.loc[(k, border)], 2 * k + b
                 for name in errors:
                     errors[name].append(row[name] - paper["ssim"][column])
-                lines.append(f"| {label} {border} | {row.l1:.2f} | {paper['l1'][column]:.2f} | {row.psnr:.2f} | {paper['psnr'][column]:.2f} | "
-                             f"{row.ssim:.3f} | {row.ssim_paper:.3f} | {paper['ssim'][column]:.3f} |")  # fmt: skip
+                lines.append(
+                    f"| {label} {border} | {row.l1:.2f} | {paper['l1'][column]:.2f} | {row.psnr:.2f} "
+                    f"| {paper['psnr'][column]:.2f} | {row.ssim:.3f} | {row.ssim_paper:.3f} "
+                    f"| {paper['ssim'][column]:.3f} |"
+                )
         rmse = {name: float(np.sqrt(np.mean(np.square(values)))) for name, values in errors.items()}
         lines.append(f"\nRMSE against the PM SSIM row: ssim {rmse['ssim']:.3f}, ssim_paper {rmse['ssim_paper']:.3f}")
     return "\n".join(lines)
@@ -176,14 +178,17 @@ def main() -> None:
         root = Path(folder)
         masks, images = make_split(root, arguments.per_bin), make_images(root)
         start = time.perf_counter()
-        config = ScoreConfig.load(device="cpu", inception=False, reuse_images=True, upscale_small_images=True,
-                                  workers=arguments.workers)  # fmt: skip
+        config = ScoreConfig.load(
+            device="cpu", inception=False, reuse_images=True, upscale_small_images=True, workers=arguments.workers
+        )
         score(["telea", "patchmatch"], images, masks, root / "out", config=config)
         seconds = time.perf_counter() - start
         pairs = pd.read_csv(root / "out" / "pairs.csv")
     models = list(dict.fromkeys(pairs["model"]))
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-              f"torch {torch.__version__}; {len(pairs) // len(models)} pairs per model, score took {seconds:.0f} s")  # fmt: skip
+    header = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}; {len(pairs) // len(models)} pairs per model, score took {seconds:.0f} s"
+    )
     text = header + "\n" + report(pairs, models)
     print(text, flush=True)
     text += "\n\n" + metric_cost(arguments.old_metrics)

@@ -36,30 +36,34 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as `python bench/scale.py`, this file's folder comes first on sys.path and its
-# bench/flow.py would hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+import torchvision
+from skimage import data
+from torch import nn
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import torchvision  # noqa: E402
-from skimage import data  # noqa: E402
-from torch import nn  # noqa: E402
-
-from maskbench.bins import testset_position  # noqa: E402
-from maskbench.distributed import join_job, wait_for_all  # noqa: E402
-from maskbench.files import list_images, read_image, write_image, write_mask  # noqa: E402
-from maskbench.score import ScoreConfig, score  # noqa: E402
-from maskbench.store import MaskStore  # noqa: E402
-from maskbench.train import train  # noqa: E402
-from maskbench.train_config import TrainConfig  # noqa: E402
+from maskbench.bins import testset_position
+from maskbench.distributed import join_job, wait_for_all
+from maskbench.files import list_images, read_image, write_image, write_mask
+from maskbench.score import ScoreConfig, score
+from maskbench.store import MaskStore
+from maskbench.train import train
+from maskbench.train_config import TrainConfig
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 SCORE_RUNS = (("telea", 2, 512), ("pconv:random", 2, 256))  # model, masks per bin and class, size
-TRAIN = {"model_width": 1.0, "image_size": 256, "batch_size": 4, "workers": 0, "log_every": 1, "sample_count": 0,
-         "checkpoint_every": 1000, "upscale_small_images": True}  # fmt: skip
+TRAIN = {
+    "model_width": 1.0,
+    "image_size": 256,
+    "batch_size": 4,
+    "workers": 0,
+    "log_every": 1,
+    "sample_count": 0,
+    "checkpoint_every": 1000,
+    "upscale_small_images": True,
+}
 TRAIN_STEPS = 3
 PAPER_PAIRS = 12_000
 PAPER_STEPS = 1_000_000
@@ -100,7 +104,7 @@ def make_inputs(root: Path, images: Path | None) -> dict[str, Path]:
         masks = paths[model] = root / f"masks-{model.replace(':', '-')}"
         for index in range(12 * per_bin):
             ratio_bin, border, position = testset_position(index, per_bin=per_bin)
-            side = int(round(np.sqrt(0.05 + 0.1 * ratio_bin + 0.04 * position / per_bin) * 512))
+            side = round(np.sqrt(0.05 + 0.1 * ratio_bin + 0.04 * position / per_bin) * 512)
             hole = np.zeros((512, 512), bool)
             top = (512 - side) // 2 if border == "N" else 0
             hole[top : top + side, top : top + side] = True
@@ -133,10 +137,23 @@ def work(kind: str, root: Path, result: Path) -> None:
             ):  # the cost of the added pairs is the cost per pair, without the fixed costs
                 wait_for_all(ranks)
                 started = time.perf_counter()
-                config = ScoreConfig.load(device="auto", workers=0, inception=False, batch_size=2, size=size,
-                                          upscale_small_images=True, reuse_images=True, limit_per_bin=limit)  # fmt: skip
-                score([model], paths["images"], paths[f"masks-{model.replace(':', '-')}"],
-                      result.parent / f"score-{model}-{ranks.size}-{limit}", config=config)  # fmt: skip
+                config = ScoreConfig.load(
+                    device="auto",
+                    workers=0,
+                    inception=False,
+                    batch_size=2,
+                    size=size,
+                    upscale_small_images=True,
+                    reuse_images=True,
+                    limit_per_bin=limit,
+                )
+                score(
+                    [model],
+                    paths["images"],
+                    paths[f"masks-{model.replace(':', '-')}"],
+                    result.parent / f"score-{model}-{ranks.size}-{limit}",
+                    config=config,
+                )
                 wait_for_all(ranks)
                 seconds[limit] = time.perf_counter() - started
             added_pairs = 12 * (per_bin - per_bin // 2)
@@ -176,7 +193,10 @@ def launch(kind: str, processes: int, root: Path, scratch: Path) -> dict[str, fl
 
 
 def estimate_rows(name: str, rate: float, efficiency: float, work_items: float) -> list[str]:
-    """Markdown rows: hours for ``work_items`` at ``rate`` per process on 1, 8 and 64 processes, ideal and at ``efficiency``."""
+    """Markdown rows: hours for ``work_items`` at ``rate`` per process on 1, 8 and 64 processes.
+
+    Each row gives the ideal time and the time at ``efficiency``.
+    """
     rows = []
     for count in (1, 8, 64):
         ideal = work_items / (rate * count) / 3600
@@ -202,7 +222,8 @@ def report(figures: dict[int, dict[str, float]], load: float) -> str:
     lines = [
         "# Benchmark: torchrun, 1 and 2 processes (`bench/scale.py`)",
         "",
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, {device}; torch {torch.__version__}",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, {device}; "
+        f"torch {torch.__version__}",
         f"- load average when starting: {load:.1f} (other jobs share the cores: the figures are noisy)",
         "",
         "| work | 1 process | 2 processes | speed-up |",
@@ -224,8 +245,10 @@ def report(figures: dict[int, dict[str, float]], load: float) -> str:
         "### Paper scale: an extrapolation, not a measurement",
         "",
         "Hours = work / (rate of one process as measured above × N), with ideal scaling and with the measured "
-        f"2-process efficiency held for every N (score {min(score_efficiency, 1):.2f}, train {min(train_efficiency, 1):.2f}). "
-        "Score: 12,000 pairs of `pconv:random` at 256 px (the fixed cost above, seconds, left out). Train: 1 M steps × 6 images at 512 px, counted as 4 × 6 M images "
+        f"2-process efficiency held for every N (score {min(score_efficiency, 1):.2f}, "
+        f"train {min(train_efficiency, 1):.2f}). "
+        "Score: 12,000 pairs of `pconv:random` at 256 px (the fixed cost above, seconds, left out). "
+        "Train: 1 M steps × 6 images at 512 px, counted as 4 × 6 M images "
         "of the measured 256 px ones (a convolution's cost grows with the pixels). On GPUs the rates are those the "
         "script measures there, not these.",
         "",
@@ -272,7 +295,8 @@ def main() -> None:
         load,
     )
     text += "\n" + "".join(
-        f"- {kind} job, start to end: {figures[1][f'{kind} job seconds']:.0f} s (1 process), {figures[2][f'{kind} job seconds']:.0f} s (2)\n"
+        f"- {kind} job, start to end: {figures[1][f'{kind} job seconds']:.0f} s (1 process), "
+        f"{figures[2][f'{kind} job seconds']:.0f} s (2)\n"
         for kind in ("score", "train")
     )
     print(text)

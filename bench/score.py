@@ -24,25 +24,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as `python bench/score.py`, this file's folder comes first on sys.path and its
-# bench/flow.py would hide the `flow` package: drop the folder before importing.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import cv2
+import numpy as np
+import torch
+from skimage import data
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from skimage import data  # noqa: E402
-
-from maskbench.bins import testset_position  # noqa: E402
-from maskbench.files import write_mask  # noqa: E402
-from maskbench.metrics import pair_statistics  # noqa: E402
-from maskbench.score import ScoreConfig, score  # noqa: E402
+from maskbench.bins import testset_position
+from maskbench.files import write_mask
+from maskbench.metrics import pair_statistics
+from maskbench.score import ScoreConfig, score
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 
@@ -52,7 +47,7 @@ def make_inputs(root: Path, per_bin: int) -> tuple[Path, Path]:
     masks = root / "masks"
     for index in range(12 * per_bin):
         ratio_bin, border, position = testset_position(index, per_bin=per_bin)
-        side = int(round(np.sqrt(0.05 + 0.1 * ratio_bin + 0.04 * position / max(per_bin, 1)) * 512))
+        side = round(np.sqrt(0.05 + 0.1 * ratio_bin + 0.04 * position / max(per_bin, 1)) * 512)
         hole = np.zeros((512, 512), bool)
         top = (512 - side) // 2 if border == "N" else 0
         hole[top : top + side, top : top + side] = True
@@ -71,8 +66,14 @@ def time_score(
 ) -> tuple[int, float]:
     """(pairs, seconds) of one fresh ``score`` run."""
     start = time.perf_counter()
-    config = ScoreConfig.load(device=device, workers=workers, limit_per_bin=limit, reuse_images=True, inception=False,
-                              upscale_small_images=True)  # fmt: skip
+    config = ScoreConfig.load(
+        device=device,
+        workers=workers,
+        limit_per_bin=limit,
+        reuse_images=True,
+        inception=False,
+        upscale_small_images=True,
+    )
     run = score([model], images, masks, out, config=config)
     return run.pairs, time.perf_counter() - start
 
@@ -137,8 +138,13 @@ def main() -> None:
     if arguments.metrics_only:
         print("\n".join(lines))
         return
-    lines += ["", "## Whole pipeline (load, inpaint, metrics, write; `--no-inception`)", "",
-              "| model | device | workers | pairs | seconds | pairs/s | ms/pair |", "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "## Whole pipeline (load, inpaint, metrics, write; `--no-inception`)",
+        "",
+        "| model | device | workers | pairs | seconds | pairs/s | ms/pair |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         masks, images = make_inputs(root, max(arguments.per_bin, arguments.pconv_per_bin))
@@ -149,10 +155,14 @@ def main() -> None:
                 model, masks, images, root / f"out{number}", limit=limit, workers=workers, device=device
             )
             lines.append(
-                f"| {model} | {device} | {workers} | {pairs} | {seconds:.1f} | {pairs / seconds:.2f} | {1000 * seconds / pairs:.0f} |"
+                f"| {model} | {device} | {workers} | {pairs} | {seconds:.1f} | {pairs / seconds:.2f} "
+                f"| {1000 * seconds / pairs:.0f} |"
             )
-    lines += ["", "Telea and the metrics run on the CPU in any case except the metrics of a CUDA run; "
-              "`pconv:random` is the untrained PConv U-Net (speed only)."]  # fmt: skip
+    lines += [
+        "",
+        "Telea and the metrics run on the CPU in any case except the metrics of a CUDA run; "
+        "`pconv:random` is the untrained PConv U-Net (speed only).",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)

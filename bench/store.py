@@ -73,7 +73,8 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, write, read, size in rows:
         print(
-            f"| {name} | {args.count / write:.0f} | {args.count / read:.0f} | {size / 2**20:.1f} | {size / args.count:.0f} |"
+            f"| {name} | {args.count / write:.0f} | {args.count / read:.0f} | "
+            f"{size / 2**20:.1f} | {size / args.count:.0f} |"
         )
 
 

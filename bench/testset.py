@@ -64,11 +64,11 @@ def _probe_build(store_path: Path, out: Path, per_bin: int) -> float:
 
 
 def cpu_probe(store_path: Path, out: Path, per_bin: int, workers: int, total: int) -> str:
-    """CPU time per mask of a single-process build, which contention on a shared machine
-    inflates far less than wall time; extrapolated to ``total`` masks on ``workers`` idle cores.
+    """CPU time per mask of a single-process build, extrapolated to ``total`` masks on ``workers`` idle cores.
 
-    The build runs inside one pool worker of :func:`maskbench.parallel.map_ordered`, so it
-    has the workers' settings (one OpenCV thread, the heap tuning).
+    Contention on a shared machine inflates CPU time far less than wall time. The build runs
+    inside one pool worker of :func:`maskbench.parallel.map_ordered`, so it has the workers'
+    settings (one OpenCV thread, the heap tuning).
     """
     probe = functools.partial(_probe_build, store_path, out)
     (per_mask,) = map_ordered(probe, [per_bin], workers=2, desc="cpu probe", unit="build")
@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> str:
     wall = time.perf_counter() - start
     lines += [
         "",
-        f"## Plain rejection sampling ({args.rejection_per_bin} slots per bin, at most {args.rejection_cap} tries each)",
+        f"## Plain rejection sampling ({args.rejection_per_bin} slots per bin, "
+        f"at most {args.rejection_cap} tries each)",
         "",
         f"Wall time {wall:.1f} s for {len(slots)} slots ({args.workers} workers). "
         "tries/filled = all tries of the bin (starved slots included) / masks filled.",

@@ -14,6 +14,10 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         ``None`` or ``"auto"``: the first CUDA device when one is present, else the CPU.
         Anything else is passed to :class:`torch.device` (``"cpu"``, ``"cuda:1"``, ...).
 
+    Returns
+    -------
+    torch.device
+
     Raises
     ------
     ValueError

@@ -38,6 +38,9 @@ def estimate(
         take no options.
     device : str, torch.device or None
         Where TV-L1 runs; ``None`` = CUDA when present, else the CPU. Ignored by OpenCV.
+    **options : Any
+        Keyword arguments of :func:`flow.tvl1.tvl1_batch` (``levels``, ``warps``, ...), for
+        ``"tvl1"`` only.
 
     Returns
     -------
@@ -82,13 +85,23 @@ def estimate_batch(
     ----------
     frames0, frames1 : torch.Tensor
         (B, 3, H, W) float RGB in [0, 1], on any device.
-    method, device, options
+    method : {"tvl1", "dis", "dis-ultrafast", "farneback"}
         As in :func:`estimate`.
+    device : str, torch.device or None
+        Where the flows are computed (TV-L1) and returned; as in :func:`estimate`.
+    **options : Any
+        As in :func:`estimate`: TV-L1 options only.
 
     Returns
     -------
     torch.Tensor
         (B, 2, H, W) float32 flows in pixels (x then y), on ``device``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For tensors of the wrong type or shape, an unknown method, or options given to a
+        method that takes none.
     """
     check_frame_batch(frames0, "frames0")
     check_frame_batch(frames1, "frames1")
@@ -97,7 +110,11 @@ def estimate_batch(
     target = resolve_device(device)
     if method == "tvl1":
         return tvl1_batch(frames0.to(target, torch.float32), frames1.to(target, torch.float32), **options)
-    pairs = zip(frames0.permute(0, 2, 3, 1).float().cpu().numpy(), frames1.permute(0, 2, 3, 1).float().cpu().numpy())
+    pairs = zip(
+        frames0.permute(0, 2, 3, 1).float().cpu().numpy(),
+        frames1.permute(0, 2, 3, 1).float().cpu().numpy(),
+        strict=True,
+    )
     flows = [torch.from_numpy(opencv_flow(first, second, method)) for first, second in pairs]
     if not flows:
         return torch.zeros((0, 2, *frames0.shape[-2:]), dtype=torch.float32, device=target)
@@ -123,13 +140,23 @@ def estimate_both_ways(
     ----------
     frames0, frames1 : sequences of np.ndarray
         B ≥ 1 frames each, (H, W, 3) RGB (uint8, or float in [0, 1]), all of one shape.
-    method, device, options
+    method : {"tvl1", "dis", "dis-ultrafast", "farneback"}
         As in :func:`estimate`.
+    device : str, torch.device or None
+        Where the flows are computed (TV-L1) and returned; as in :func:`estimate`.
+    **options : Any
+        As in :func:`estimate`: TV-L1 options only.
 
     Returns
     -------
     forward, backward : torch.Tensor
         (B, 2, H, W) float32 flows in pixels (x then y), on ``device``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For frames of the wrong type or shape, sequences of different or zero length, an
+        unknown method, or options given to a method that takes none.
     """
     _check_method(method, options)
     if not frames0 or len(frames0) != len(frames1):
@@ -146,8 +173,8 @@ def estimate_both_ways(
         return flows[:count], flows[count:]
     greys0 = [grey_uint8(frame) for frame in first]
     greys1 = [grey_uint8(frame) for frame in second]
-    forward = [grey_flow(grey0, grey1, method) for grey0, grey1 in zip(greys0, greys1)]
-    backward = [grey_flow(grey1, grey0, method) for grey0, grey1 in zip(greys0, greys1)]
+    forward = [grey_flow(grey0, grey1, method) for grey0, grey1 in zip(greys0, greys1, strict=True)]
+    backward = [grey_flow(grey1, grey0, method) for grey0, grey1 in zip(greys0, greys1, strict=True)]
     return _flow_batch(forward, target), _flow_batch(backward, target)
 
 

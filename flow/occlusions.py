@@ -9,10 +9,10 @@ Methods (w = forward flow at x, ŵ = backward flow sampled bilinearly at x + w(x
 all norms squared, as in Sundaram, Brox & Keutzer 2010):
 
 ``"fb"``
-    forward-backward test: occluded where |w + ŵ|² ≥ 0.01 (|w|² + |ŵ|²) + 0.5,
+    forward-backward test: occluded where ``|w + ŵ|² ≥ 0.01 (|w|² + |ŵ|²) + 0.5``,
     or where x + w(x) falls outside [0, W−1] × [0, H−1].
 ``"fb+motion"``
-    ``"fb"`` or the motion-boundary test |∇u|² + |∇v|² > 0.01 |w|² + 0.002
+    ``"fb"`` or the motion-boundary test ``|∇u|² + |∇v|² > 0.01 |w|² + 0.002``
     (∇ by central differences, one-sided at the borders; w = (u, v)).
 ``"range"``
     the range map: every pixel y of frame t+1 is pushed back to y + ŵ(y) in frame t
@@ -26,7 +26,7 @@ all norms squared, as in Sundaram, Brox & Keutzer 2010):
     the 9 pixels of its window are; borders replicated), which removes single-pixel
     speckle and fills one-pixel gaps in the thin occluded strips.
 
-Some public code applies these tests with unsquared norms (|w + ŵ| ≥ 0.01(|w| + |ŵ|) + 0.5);
+Some public code applies these tests with unsquared norms (``|w + ŵ| ≥ 0.01(|w| + |ŵ|) + 0.5``);
 that is a different, much stricter test for large motions, and it is not what we compute.
 """
 
@@ -43,7 +43,7 @@ from flow.warp import inside_frame, sample, splat_weights, targets
 OcclusionMethod = Literal["fb", "fb+motion", "range", "fb|range", "fb&range", "range+median", "fb&range+median"]
 #: Every occlusion method (see the module docstring for the formulas).
 OCCLUSION_METHODS: tuple[str, ...] = get_args(OcclusionMethod)
-#: The method with the best occlusion F1 in ``bench/flow.py`` with our TV-L1 (BENCHMARKS.md).
+#: The method with the best occlusion F1 in ``bench/optical_flow.py`` with our TV-L1 (BENCHMARKS.md).
 DEFAULT_OCCLUSION_METHOD: OcclusionMethod = "range+median"
 #: Received weight below which the range map calls a pixel occluded.
 DEFAULT_RANGE_THRESHOLD = 0.5
@@ -78,6 +78,11 @@ def occlusion(
     -------
     np.ndarray
         (H, W) bool, True = occluded.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For flows of the wrong type or shape, or an unknown method.
     """
     check_flow_array(forward, "forward")
     check_flow_array(backward, "backward")
@@ -100,6 +105,27 @@ def occlusion_batch(
     On the CPU the pairs are taken one at a time: the intermediate images of one pair stay
     in the CPU's caches, which made a batch of eight 683 × 512 pairs about 1.7× faster than
     one pass over it; on a GPU the batch is one pass. The masks are the same either way.
+
+    Parameters
+    ----------
+    forward : torch.Tensor
+        (B, 2, H, W) float flows from frame t to frame t+1, pixels, x then y.
+    backward : torch.Tensor
+        (B, 2, H, W) float flows from frame t+1 to frame t, on the same device.
+    method : {"fb", "fb+motion", "range", "fb|range", "fb&range", "range+median", "fb&range+median"}
+        The test; formulas in the module docstring.
+    range_threshold : float
+        Received weight under which the range map marks a pixel occluded.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, H, W) bool, True = occluded, on the flows' device.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For flows of the wrong type or shape, or an unknown method.
     """
     check_flow_batch(forward, "forward")
     check_flow_batch(backward, "backward")
@@ -107,7 +133,7 @@ def occlusion_batch(
     if method not in OCCLUSION_METHODS:
         raise ValueError(f"unknown occlusion method {method!r}; expected one of {', '.join(OCCLUSION_METHODS)}")
     if forward.device.type == "cpu" and forward.shape[0] > 1:
-        pairs = zip(forward.split(1), backward.split(1))
+        pairs = zip(forward.split(1), backward.split(1), strict=True)
         return torch.cat([_occlusion(ahead, back, method, range_threshold) for ahead, back in pairs])
     return _occlusion(forward, backward, method, range_threshold)
 
@@ -132,8 +158,20 @@ def _occlusion(forward: torch.Tensor, backward: torch.Tensor, method: str, range
 def forward_backward_occlusion(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
     """Sundaram et al.'s forward-backward test plus out-of-frame targets, (B, H, W) bool.
 
-    Occluded where |w + ŵ|² ≥ 0.01 (|w|² + |ŵ|²) + 0.5 with ŵ = backward(x + w(x))
+    Occluded where ``|w + ŵ|² ≥ 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ = backward(x + w(x))
     (bilinear), or where x + w(x) lies outside the frame.
+
+    Parameters
+    ----------
+    forward : torch.Tensor
+        (B, 2, H, W) float32 flows from frame t to frame t+1, pixels, x then y.
+    backward : torch.Tensor
+        (B, 2, H, W) float32 flows from frame t+1 to frame t, on the same device.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, H, W) bool, True = occluded (pixels of frame t).
     """
     points = targets(forward)
     returned = sample(backward, points)
@@ -143,9 +181,19 @@ def forward_backward_occlusion(forward: torch.Tensor, backward: torch.Tensor) ->
 
 
 def motion_boundary(forward: torch.Tensor) -> torch.Tensor:
-    """Sundaram et al.'s motion-boundary test |∇u|² + |∇v|² > 0.01 |w|² + 0.002, (B, H, W) bool.
+    """Sundaram et al.'s motion-boundary test ``|∇u|² + |∇v|² > 0.01 |w|² + 0.002``, (B, H, W) bool.
 
     ∇ is taken by central differences, one-sided at the borders (:func:`torch.gradient`).
+
+    Parameters
+    ----------
+    forward : torch.Tensor
+        (B, 2, H, W) float flows w = (u, v) from frame t to frame t+1, pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, H, W) bool, True = on a motion boundary.
     """
     grad_y, grad_x = torch.gradient(forward, dim=(-2, -1))
     variation = (grad_x**2 + grad_y**2).sum(dim=1)
@@ -157,6 +205,16 @@ def binary_median(mask: torch.Tensor) -> torch.Tensor:
 
     A pixel is set when at least 5 of the 9 pixels of its window are: separable window sums
     of small integers (several times faster on a CPU than a float box filter).
+
+    Parameters
+    ----------
+    mask : torch.Tensor
+        (B, H, W) bool, on any device.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, H, W) bool, on the mask's device.
     """
     votes = mask.to(torch.uint8)
     padded = torch.cat((votes[:, :1], votes, votes[:, -1:]), dim=1)  # replicated borders, any device
@@ -166,5 +224,19 @@ def binary_median(mask: torch.Tensor) -> torch.Tensor:
 
 
 def range_occlusion(backward: torch.Tensor, *, threshold: float = DEFAULT_RANGE_THRESHOLD) -> torch.Tensor:
-    """Range-map occlusion: pixels of frame t receiving < ``threshold`` when frame t+1 is splatted back, (B, H, W)."""
+    """Range-map occlusion: pixels of frame t receiving < ``threshold`` when frame t+1 is splatted back.
+
+    Parameters
+    ----------
+    backward : torch.Tensor
+        (B, 2, H, W) float flows from frame t+1 to frame t, pixels, x then y.
+    threshold : float
+        Received weight under which a pixel is occluded; every pixel of frame t+1 spreads a
+        weight of 1, so a pixel hit once receives about 1.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, H, W) bool, True = occluded (pixels of frame t).
+    """
     return splat_weights(backward) < threshold

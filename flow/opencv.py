@@ -56,6 +56,17 @@ def grey_flow(grey0: np.ndarray, grey1: np.ndarray, method: OpenCVMethod) -> np.
 
 
 def grey_uint8(frame: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 grey image (OpenCV's BT.601 weights) of an (H, W, 3) RGB float frame in [0, 1]."""
+    """The grey image of an RGB frame, as OpenCV's flows take it (BT.601 weights).
+
+    Parameters
+    ----------
+    frame : np.ndarray
+        (H, W, 3) float RGB in [0, 1]; values outside are clipped.
+
+    Returns
+    -------
+    np.ndarray
+        (H, W) uint8 grey, 0 … 255 (the frame × 255, rounded, then OpenCV's RGB → grey).
+    """
     rgb = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -58,7 +58,14 @@ class FlowPair:
     disoccluded: np.ndarray
 
     def reversed(self) -> FlowPair:
-        """The same pair played backwards (frame 1 → frame 0)."""
+        """The same pair played backwards (frame 1 → frame 0).
+
+        Returns
+        -------
+        FlowPair
+            Frames, flows, and occlusion and disocclusion swapped; the arrays are shared, not
+            copied.
+        """
         return FlowPair(self.frame1, self.frame0, self.backward, self.forward, self.disoccluded, self.occluded)
 
 
@@ -69,10 +76,26 @@ def affine_motion(
     rotation: float = 0.0,
     zoom: float = 1.0,
 ) -> np.ndarray:
-    """A 3 × 3 affine map of frame coordinates: turn by ``rotation`` degrees and scale by
-    ``zoom`` about the frame centre, then translate by ``shift`` = (dx, dy) pixels.
+    """A 3 × 3 affine map of frame coordinates: a turn and zoom about the centre, then a shift.
 
     A scene point at (x, y) in frame 0 is at ``matrix @ (x, y, 1)`` in frame 1.
+
+    Parameters
+    ----------
+    size : (int, int)
+        (H, W) of the frame; its centre is ((W − 1) / 2, (H − 1) / 2).
+    shift : (float, float)
+        Translation (dx, dy) in pixels, applied after the turn and zoom.
+    rotation : float
+        Turn about the frame centre, degrees (positive turns +x towards +y, i.e. clockwise
+        on screen, where y points down).
+    zoom : float
+        Scale about the frame centre, > 0 (1 = none).
+
+    Returns
+    -------
+    np.ndarray
+        (3, 3) float64; the last row is (0, 0, 1).
     """
     height, width = size
     centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
@@ -156,6 +179,13 @@ def composite_pair(
     FlowPair
         The frames, the exact flows and the exact occlusion and disocclusion. A pixel
         belongs to the foreground where the cut-out's antialiased alpha is ≥ 0.5.
+
+    Raises
+    ------
+    ValueError
+        When ``shape`` is not 2-D, or a photograph is not (h, w, 3).
+    TypeError
+        When a photograph is not a uint8 or floating numpy array.
     """
     if shape.ndim != 2:
         raise ValueError(f"shape must be an (H, W) mask, got shape {shape.shape}")
@@ -217,6 +247,11 @@ def random_composite_pair(
         Largest relative scale change (the background's at most a third of it).
     radius : (float, float)
         Range of the cut-out's mean radius as a share of the shorter frame side.
+
+    Returns
+    -------
+    FlowPair
+        As :func:`composite_pair` returns it, frames of shape (H, W, 3).
     """
     height, width = size
     background_motion = affine_motion(
@@ -267,6 +302,12 @@ def deformed_pair(
         (H, W, 2) smooth flow from frame 1 to frame 0; it sets the frame size.
     offset : (int, int)
         (x, y) of frame 0's top-left corner in the photograph.
+
+    Returns
+    -------
+    FlowPair
+        The frames (H, W, 3) and the exact flows; ``occluded`` and ``disoccluded`` are the
+        pixels whose flow leaves the frame (a smooth deformation hides nothing else).
     """
     size = backward.shape[:2]
     backward = backward.astype(np.float32)
@@ -296,6 +337,23 @@ def smooth_field(
 
     Each component's largest value is about ``amplitude`` px and its wavelengths are
     ``wavelength`` px or longer, so its gradient is at most about 2π·amplitude/wavelength.
+
+    Parameters
+    ----------
+    size : (int, int)
+        (H, W) of the field.
+    rng : np.random.Generator
+        Source of the waves' directions, wavelengths and phases.
+    amplitude : float
+        Sum of the four waves' amplitudes per component, pixels: no value exceeds it.
+    wavelength : float
+        Shortest wavelength, pixels; each wave's is drawn in [1, 2] × ``wavelength``.
+
+    Returns
+    -------
+    np.ndarray
+        (H, W, 2) float32 displacements in pixels, x then y; usable as the ``backward`` of
+        :func:`deformed_pair`.
     """
     grid = _pixel_grid(size).astype(np.float64)
     field = np.zeros((*size, 2))

@@ -1,12 +1,12 @@
 """Coarse-to-fine TV-L1 optical flow in PyTorch, batched, on any device.
 
 The model is Zach, Pock & Bischof's (2007) TV-L1 energy, here with one L1 term per
-colour channel and an edge-weighted TV term,
+colour channel and an edge-weighted TV term::
 
     E(u) = ∫ g(x) (|∇u_x| + |∇u_y|) + λ Σ_c |I1_c(x + u) − I0_c(x)| dx,
-    g = exp(−α |∇I0|^½),
+    g = exp(−α |∇I0|^½).
 
-minimised as in Sánchez Pérez, Meinhardt-Llopis & Facciolo (IPOL 2013): an image pyramid
+It is minimised as in Sánchez Pérez, Meinhardt-Llopis & Facciolo (IPOL 2013): an image pyramid
 (factor 2, antialiased), at every level a few warps (I1 and its gradient resampled at
 x + u0 with ``grid_sample``, the data term linearised around u0), and at every warp a fixed
 number of iterations that alternate the pointwise thresholding step of the data term (one
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from flow.warp import inside_frame, pixel_grid, sample
 
@@ -93,7 +93,7 @@ def tvl1_batch(
         Each warp can follow about one more pixel of motion, so the coarse levels, where a
         large displacement (40 px at 512 px is 2.5 px at 32 px) must be found, get many:
         8 instead of 4 raised the occlusion F1 on 12–40 px motions by 0.014 and lowered the
-        EPE by 7 % (``bench/flow.py``), for about 1.7× the time.
+        EPE by 7 % (``bench/optical_flow.py``), for about 1.7× the time.
     finest_warps : int or None
         Warps on the full-resolution level, which only refines; ``None`` = ``warps``.
     iterations : int
@@ -106,7 +106,7 @@ def tvl1_batch(
     colour : bool
         Match the three RGB channels (one L1 term each) instead of the grey image.
     edges : float
-        Edge-aware TV: the TV term is weighted by g = exp(−edges · |∇I0|^½) (Wedel et al.
+        Edge-aware TV: the TV term is weighted by ``g = exp(−edges · |∇I0|^½)`` (Wedel et al.
         2009; Werlberger et al. 2009), so the flow may jump where the image has an edge;
         0 gives plain TV.
     compile : bool
@@ -154,7 +154,9 @@ def _pyramid(image: torch.Tensor, levels: int | None, coarsest: int) -> list[tor
         next_size = (max(1, round(height / 2)), max(1, round(width / 2)))
         if levels is None and min(next_size) < coarsest:
             break
-        pyramid.append(F.interpolate(pyramid[-1], size=next_size, mode="bilinear", antialias=True, align_corners=False))
+        pyramid.append(
+            functional.interpolate(pyramid[-1], size=next_size, mode="bilinear", antialias=True, align_corners=False)
+        )
     return pyramid
 
 
@@ -163,13 +165,13 @@ def _upsample_flow(flow: torch.Tensor, size: torch.Size) -> torch.Tensor:
     height, width = flow.shape[-2:]
     if (height, width) == tuple(size):
         return flow
-    resized = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
+    resized = functional.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
     return torch.stack((resized[:, 0] * (size[1] / width), resized[:, 1] * (size[0] / height)), dim=1)
 
 
 def _central_gradient(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Central differences (x, y) of (B, 1, H, W), one-sided at the borders."""
-    padded = F.pad(image, (1, 1, 1, 1), mode="replicate")
+    padded = functional.pad(image, (1, 1, 1, 1), mode="replicate")
     grad_x = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) * 0.5
     grad_y = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) * 0.5
     return grad_x, grad_y
@@ -177,8 +179,8 @@ def _central_gradient(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _forward_gradient(field: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward differences (x, y), zero in the last column / row."""
-    grad_x = F.pad(field[..., :, 1:] - field[..., :, :-1], (0, 1, 0, 0))
-    grad_y = F.pad(field[..., 1:, :] - field[..., :-1, :], (0, 0, 0, 1))
+    grad_x = functional.pad(field[..., :, 1:] - field[..., :, :-1], (0, 1, 0, 0))
+    grad_y = functional.pad(field[..., 1:, :] - field[..., :-1, :], (0, 0, 0, 1))
     return grad_x, grad_y
 
 
@@ -188,7 +190,12 @@ def _divergence(dual_x: torch.Tensor, dual_y: torch.Tensor) -> torch.Tensor:
     Relies on the dual fields being zero in the last column (x) / row (y), which the
     dual update keeps true.
     """
-    return dual_x - F.pad(dual_x[..., :, :-1], (1, 0, 0, 0)) + dual_y - F.pad(dual_y[..., :-1, :], (0, 0, 1, 0))
+    return (
+        dual_x
+        - functional.pad(dual_x[..., :, :-1], (1, 0, 0, 0))
+        + dual_y
+        - functional.pad(dual_y[..., :-1, :], (0, 0, 1, 0))
+    )
 
 
 def _median3x3(flow: torch.Tensor) -> torch.Tensor:
@@ -197,16 +204,16 @@ def _median3x3(flow: torch.Tensor) -> torch.Tensor:
     Separable form: sort every vertical triple once, then the median of the window is the
     median of (largest column minimum, median of column medians, smallest column maximum).
     """
-    padded = F.pad(flow, (1, 1, 1, 1), mode="replicate")
+    padded = functional.pad(flow, (1, 1, 1, 1), mode="replicate")
     height, width = flow.shape[-2:]
     low, middle, high = _sort3(padded[..., :height, :], padded[..., 1 : height + 1, :], padded[..., 2:, :])
 
-    def columns(values: torch.Tensor) -> _Triple:
+    def _columns(values: torch.Tensor) -> _Triple:
         return values[..., :width], values[..., 1 : width + 1], values[..., 2:]
 
-    largest_low = torch.maximum(torch.maximum(*columns(low)[:2]), columns(low)[2])
-    smallest_high = torch.minimum(torch.minimum(*columns(high)[:2]), columns(high)[2])
-    return _sort3(largest_low, _sort3(*columns(middle))[1], smallest_high)[1]
+    largest_low = torch.maximum(torch.maximum(*_columns(low)[:2]), _columns(low)[2])
+    smallest_high = torch.minimum(torch.minimum(*_columns(high)[:2]), _columns(high)[2])
+    return _sort3(largest_low, _sort3(*_columns(middle))[1], smallest_high)[1]
 
 
 def _sort3(first: torch.Tensor, second: torch.Tensor, third: torch.Tensor) -> _Triple:
@@ -325,9 +332,17 @@ def _solve_level(
         inverse_norm = 1.0 / ((gradient * gradient).sum(dim=2) + _GRADIENT_FLOOR)
         for _ in range(iterations):
             flow, dual_x, dual_y = step(
-                flow, dual_x, dual_y, gradient, residual0, inverse_norm,
-                threshold, settings.tightness, dual_scale, dual_weight,
-            )  # fmt: skip
+                flow,
+                dual_x,
+                dual_y,
+                gradient,
+                residual0,
+                inverse_norm,
+                threshold,
+                settings.tightness,
+                dual_scale,
+                dual_weight,
+            )
         if settings.median:
             flow = _median3x3(flow)
     return flow

@@ -7,11 +7,26 @@ on any device.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 
 def pixel_grid(height: int, width: int, *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Pixel coordinates (1, 2, H, W): channel 0 = column x, channel 1 = row y."""
+    """Pixel coordinates (1, 2, H, W): channel 0 = column x, channel 1 = row y.
+
+    Parameters
+    ----------
+    height, width : int
+        H and W, ≥ 1.
+    device : torch.device
+        Where the grid is made.
+    dtype : torch.dtype
+        Its floating dtype, e.g. that of the flows it is added to.
+
+    Returns
+    -------
+    torch.Tensor
+        (1, 2, H, W): ``grid[0, 0, y, x] = x`` and ``grid[0, 1, y, x] = y``.
+    """
     rows = torch.arange(height, device=device, dtype=dtype)
     cols = torch.arange(width, device=device, dtype=dtype)
     grid_y, grid_x = torch.meshgrid(rows, cols, indexing="ij")
@@ -19,13 +34,36 @@ def pixel_grid(height: int, width: int, *, device: torch.device, dtype: torch.dt
 
 
 def targets(flow: torch.Tensor) -> torch.Tensor:
-    """Where each pixel lands, x + w(x), as (B, 2, H, W) pixel coordinates."""
+    """Where each pixel lands, x + w(x), as (B, 2, H, W) pixel coordinates.
+
+    Parameters
+    ----------
+    flow : torch.Tensor
+        (B, 2, H, W) float flows w in pixels, x then y.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, 2, H, W) of the flow's dtype and device: x then y coordinates, unbounded
+        (points may lie outside the frame).
+    """
     height, width = flow.shape[-2:]
     return flow + pixel_grid(height, width, device=flow.device, dtype=flow.dtype)
 
 
 def inside_frame(points: torch.Tensor) -> torch.Tensor:
-    """(B, H, W) bool: True where a point (B, 2, H, W) lies in [0, W-1] × [0, H-1]."""
+    """Which points lie in the frame, [0, W-1] × [0, H-1] (borders included).
+
+    Parameters
+    ----------
+    points : torch.Tensor
+        (B, 2, H, W) pixel coordinates, x then y, e.g. from :func:`targets`.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, H, W) bool, True = inside.
+    """
     height, width = points.shape[-2:]
     return (points[:, 0] >= 0) & (points[:, 0] <= width - 1) & (points[:, 1] >= 0) & (points[:, 1] <= height - 1)
 
@@ -34,17 +72,45 @@ def sample(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Bilinear samples of ``image`` (B, C, H, W) at ``points`` (B, 2, H', W') pixel coordinates.
 
     Points outside the image take the value of the nearest border pixel.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        (B, C, H, W) float images.
+    points : torch.Tensor
+        (B, 2, H', W') float pixel coordinates in ``image``, x then y, on its device.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, C, H', W') of the image's dtype.
     """
     height, width = image.shape[-2:]
     # Python-float scales: no host-to-device copy, so a GPU never waits here.
     normalized_x = points[:, 0] * (2.0 / max(width - 1, 1)) - 1.0
     normalized_y = points[:, 1] * (2.0 / max(height - 1, 1)) - 1.0
     normalized = torch.stack((normalized_x, normalized_y), dim=-1)
-    return F.grid_sample(image, normalized.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    return functional.grid_sample(
+        image, normalized.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True
+    )
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warp: ``image`` (B, C, H, W) sampled at x + flow(x); flow (B, 2, H, W)."""
+    """Backward warp: ``image`` sampled at x + flow(x), bilinearly.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        (B, C, H, W) float images (typically frame t+1).
+    flow : torch.Tensor
+        (B, 2, H, W) float flows in pixels, x then y (typically from frame t to t+1).
+
+    Returns
+    -------
+    torch.Tensor
+        (B, C, H, W): the image moved onto the flow's pixel grid; points outside it take the
+        nearest border pixel (:func:`sample`).
+    """
     return sample(image, targets(flow))
 
 

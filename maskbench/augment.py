@@ -6,7 +6,7 @@ seeded random composition of them:
 
 1. :func:`rotate` by any angle about the centre, nearest-neighbour, on a canvas grown so
    that no corner of the mask is lost;
-2. :func:`crop_resize`: a square window of the rotated canvas, resized to ``size``×``size``
+2. :func:`crop_resize`: a square window of the rotated canvas, resized to ``size`` × ``size``
    (the window side is ``crop_scale`` × the shorter side of the *unrotated* mask, so the
    scale means the same at every angle);
 3. flips, left-right and up-down;
@@ -72,7 +72,14 @@ class AugmentConfig(Config):
     part_of_file: ClassVar[bool] = True
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` when a range is empty or out of bounds."""
+        """Raise :class:`ConfigError` when a range is empty or out of bounds.
+
+        Raises
+        ------
+        ConfigError
+            A range with low > high, a radius < 0, a crop scale outside (0, 1], a
+            ``frame_inset`` outside [0, 0.25) or a flip probability outside [0, 1].
+        """
         low, high = self.dilation_radius
         if not 0 <= low <= high:
             raise ConfigError(
@@ -107,6 +114,11 @@ def distance_to_hole(hole: np.ndarray) -> np.ndarray:
     -------
     (H, W) float32 ndarray
         Exact Euclidean distances in px; ``inf`` everywhere when there is no hole.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     if not hole.any():
@@ -120,6 +132,11 @@ def signed_distance(hole: np.ndarray) -> np.ndarray:
     One distance map gives every dilation and erosion with a circular kernel:
     ``signed_distance(hole) <= r`` is ``dilate(hole, r)`` and ``signed_distance(hole) < -r``
     is ``erode(hole, r)`` (r ≥ 0).
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        True = hole pixel.
 
     Returns
     -------
@@ -146,6 +163,11 @@ def dilate(hole: np.ndarray, radius: float) -> np.ndarray:
     -------
     (H, W) bool ndarray
         A superset of ``hole``.
+
+    Raises
+    ------
+    ValueError
+        ``radius`` < 0.
     """
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
@@ -153,14 +175,45 @@ def dilate(hole: np.ndarray, radius: float) -> np.ndarray:
 
 
 def erode(hole: np.ndarray, radius: float) -> np.ndarray:
-    """Erode holes with a circular kernel: the complement of dilating the valid pixels."""
+    """Erode holes with a circular kernel: the complement of dilating the valid pixels.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    radius : float
+        ≥ 0, px. A hole pixel stays a hole only when every pixel within Euclidean distance
+        ``radius`` of it is a hole; 0 returns a copy.
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        A subset of ``hole``.
+
+    Raises
+    ------
+    ValueError
+        ``radius`` < 0.
+    """
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
     return ~dilate(~hole, radius)
 
 
 def rotated_shape(shape: tuple[int, int], angle: float) -> tuple[int, int]:
-    """(height, width) of the smallest canvas that holds an H×W grid rotated by ``angle``°."""
+    """(height, width) of the smallest canvas that holds an H×W grid rotated by ``angle`` degrees.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (H, W) of the unrotated grid, px.
+    angle : float
+        Degrees, as :func:`rotate`.
+
+    Returns
+    -------
+    (int, int)
+        (H', W') of the canvas, px; (H, W) at multiples of 180°, (W, H) at odd multiples of 90°.
+    """
     height, width = shape
     radians = math.radians(angle)
     cos, sin = abs(math.cos(radians)), abs(math.sin(radians))
@@ -185,6 +238,11 @@ def rotate(hole: np.ndarray, angle: float) -> np.ndarray:
     (H', W') bool ndarray
         The canvas grows to :func:`rotated_shape` so that every pixel of the input lands on
         it; the new corners are valid (False).
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     height, width = hole.shape
@@ -224,6 +282,13 @@ def rotate_window(hole: np.ndarray, angle: float, top: int, left: int, side: int
     Returns
     -------
     (side, side) bool ndarray
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
+    ValueError
+        The window does not lie inside the rotated canvas.
     """
     check_hole(hole)
     height, width = hole.shape
@@ -249,10 +314,22 @@ def rotate_window(hole: np.ndarray, angle: float, top: int, left: int, side: int
 def resize(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a mask: nearest-neighbour when enlarging, area coverage ≥ ½ when shrinking.
 
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    shape : (int, int)
+        (height, width) of the output, px. A pixel of a shrunk mask is a hole when at least
+        half of the area it covers is.
+
     Returns
     -------
     (shape[0], shape[1]) bool ndarray
         The input itself (copied) when the size does not change.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     if hole.shape == tuple(shape):
@@ -265,7 +342,7 @@ def resize(hole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def crop_resize(hole: np.ndarray, top: int, left: int, side: int, *, size: int = MASK_SIZE) -> np.ndarray:
-    """Cut the square window ``hole[top:top+side, left:left+side]`` and resize it to ``size``².
+    """Cut the square window ``hole[top:top+side, left:left+side]`` and resize it to ``size`` × ``size``.
 
     Parameters
     ----------
@@ -280,6 +357,13 @@ def crop_resize(hole: np.ndarray, top: int, left: int, side: int, *, size: int =
     Returns
     -------
     (size, size) bool ndarray
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
+    ValueError
+        The window does not lie inside the mask.
     """
     check_hole(hole)
     height, width = hole.shape
@@ -289,7 +373,21 @@ def crop_resize(hole: np.ndarray, top: int, left: int, side: int, *, size: int =
 
 
 def flip(hole: np.ndarray, *, horizontal: bool, vertical: bool) -> np.ndarray:
-    """Mirror left-right and/or up-down (a copy)."""
+    """Mirror left-right and/or up-down (a copy).
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+    horizontal : bool
+        Mirror left-right (reverse the columns).
+    vertical : bool
+        Mirror up-down (reverse the rows).
+
+    Returns
+    -------
+    (H, W) bool ndarray
+        A new C-contiguous array, also when neither flip is asked for.
+    """
     if horizontal:
         hole = hole[:, ::-1]
     if vertical:
@@ -301,8 +399,10 @@ def flip(hole: np.ndarray, *, horizontal: bool, vertical: bool) -> np.ndarray:
 
 
 def largest_inside_side(shape: tuple[int, int], angle: float, inset: float) -> int:
-    """Side of the largest square window of ``rotate(hole, angle)``'s canvas that lies
-    inside the rotated frame of an H×W mask, at least ``inset`` px from it.
+    """Side of the largest square window of the rotated canvas that fits inside the frame.
+
+    The window lies in ``rotate(hole, angle)``'s canvas and inside the rotated frame of an
+    H×W mask, at least ``inset`` px from it.
 
     Parameters
     ----------
@@ -327,12 +427,31 @@ def largest_inside_side(shape: tuple[int, int], angle: float, inset: float) -> i
 def window_inside_frame(
     shape: tuple[int, int], angle: float, side: int, inset: float, rng: np.random.Generator
 ) -> tuple[int, int]:
-    """(top, left) of a random ``side``-px square window of the rotated canvas whose every
-    pixel maps back inside the H×W frame, at least ``inset`` px from its edges.
+    """(top, left) of a random square window of the rotated canvas that maps back inside the frame.
 
-    The window's centre is drawn uniformly in the mask's own coordinates (two uniform
-    draws), over the positions where the window, rotated back, clears the inset.
-    ``side`` must not exceed :func:`largest_inside_side` (a larger one is centred).
+    Every pixel of the ``side``-px window, rotated back, lies inside the H×W frame, at least
+    ``inset`` px from its edges. The window's centre is drawn uniformly in the mask's own
+    coordinates (two uniform draws), over the positions where the window clears the inset.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        (H, W) of the unrotated mask.
+    angle : float
+        Degrees, as :func:`rotate`.
+    side : int
+        Window side, px of the rotated canvas, 1 … :func:`largest_inside_side` (a larger
+        window is centred).
+    inset : float
+        Distance kept from the frame, px of the mask, ≥ 0.
+    rng : numpy.random.Generator
+        Source of the two uniform draws.
+
+    Returns
+    -------
+    (int, int)
+        (top, left) of the window in the canvas of :func:`rotated_shape`; the window lies
+        inside that canvas.
     """
     height, width = shape
     radians = math.radians(angle)
@@ -359,8 +478,29 @@ def random_window(
     the dilation itself. The crop window lies inside the source's rotated frame, at least
     ``frame_inset`` × its shorter side from it (:func:`window_inside_frame`), so the
     frame's straight edges and the corners of the rotation never show inside the window.
-    Parameters and returns as :func:`random_augment` (no ``dilation_radius`` in the
-    parameters).
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        A raw mask of any size, True = hole.
+    rng : numpy.random.Generator
+        Source of every random choice (use :func:`maskbench.rng.item_rng` per item).
+    config : AugmentConfig
+        Ranges of the random parameters; ``dilation_radius`` is not used.
+    size : int
+        Output side, px.
+
+    Returns
+    -------
+    hole : (size, size) bool ndarray
+        The rotated, cropped, resized and flipped mask.
+    parameters : dict of str to float
+        As :func:`random_augment`, without ``dilation_radius``.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     angle = float(rng.uniform(*config.rotation_degrees))
@@ -387,7 +527,7 @@ def random_window(
 def random_augment(
     hole: np.ndarray, rng: np.random.Generator, config: AugmentConfig, *, size: int = MASK_SIZE
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Randomly rotate, crop, flip and dilate a mask into a ``size``×``size`` training mask.
+    """Randomly rotate, crop, flip and dilate a mask into a ``size`` × ``size`` training mask.
 
     Parameters
     ----------
@@ -408,6 +548,11 @@ def random_augment(
         The values drawn: ``angle`` (degrees), ``crop_scale``, ``crop_top``, ``crop_left``,
         ``crop_side`` (window in the rotated canvas, px), ``flip_horizontal``,
         ``flip_vertical`` (0 or 1) and ``dilation_radius`` (px at the output size).
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
 
     Notes
     -----

@@ -3,8 +3,8 @@
 Everything in maskbench that bins a mask calls this module; nothing else re-states the
 edges, the labels or the border rule.
 
-Definitions (Liu et al. 2018, section 4.1)
-------------------------------------------
+The definitions (Liu et al. 2018, section 4.1):
+
 * hole ratio = hole pixels / all pixels of the mask;
 * six ratio bins, left-open and right-closed: (0.01,0.1], (0.1,0.2], ..., (0.5,0.6];
   a ratio outside all of them (≤ 0.01 or > 0.6) belongs to no bin;
@@ -20,6 +20,7 @@ b = 0 for N and 1 for B, and j = 0 … P−1.
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -33,9 +34,7 @@ RATIO_EDGES: tuple[Fraction, ...] = tuple(Fraction(e, 100) for e in (1, 10, 20, 
 #: Number of ratio bins.
 N_RATIO_BINS: int = len(RATIO_EDGES) - 1
 #: Labels of the ratio bins as the paper prints them, e.g. ``"(0.01,0.1]"``.
-BIN_LABELS: tuple[str, ...] = tuple(
-    f"({float(lo):g},{float(hi):g}]" for lo, hi in zip(RATIO_EDGES[:-1], RATIO_EDGES[1:])
-)
+BIN_LABELS: tuple[str, ...] = tuple(f"({float(lo):g},{float(hi):g}]" for lo, hi in pairwise(RATIO_EDGES))
 #: Border classes in file-numbering order (b = 0 for N, b = 1 for B).
 BORDER_CLASSES: tuple[BorderClass, BorderClass] = ("N", "B")
 
@@ -52,6 +51,11 @@ def hole_ratio(hole: np.ndarray) -> float:
     -------
     float
         Hole pixels / (H·W), in [0, 1].
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     return int(np.count_nonzero(hole)) / hole.size
@@ -79,7 +83,24 @@ def ratio_bin_of_count(hole_pixels: int, total_pixels: int) -> int | None:
 
 
 def ratio_bin(hole: np.ndarray) -> int | None:
-    """Ratio bin (0 … 5) of a mask, or None when its hole ratio lies in no bin."""
+    """Ratio bin (0 … 5) of a mask, or None when its hole ratio lies in no bin.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        True where the pixel is missing.
+
+    Returns
+    -------
+    int or None
+        k in 0 … 5 as :func:`ratio_bin_of_count` decides it from the pixel counts, or None
+        when the hole ratio is ≤ 0.01 or > 0.6.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
+    """
     check_hole(hole)
     return ratio_bin_of_count(int(np.count_nonzero(hole)), hole.size)
 
@@ -87,9 +108,15 @@ def ratio_bin(hole: np.ndarray) -> int | None:
 def border_distance_map(shape: tuple[int, int]) -> np.ndarray:
     """Border distance min(r, c, H−1−r, W−1−c) of every pixel of an H×W grid.
 
+    Parameters
+    ----------
+    shape : (int, int)
+        (H, W) of the grid, px.
+
     Returns
     -------
     (H, W) int64 ndarray
+        Distances in px, 0 on the outermost rows and columns.
     """
     height, width = shape
     rows = np.arange(height)
@@ -102,12 +129,22 @@ def border_distance_map(shape: tuple[int, int]) -> np.ndarray:
 def min_border_distance(hole: np.ndarray) -> int:
     """Smallest border distance over the hole pixels of a mask.
 
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        True where the pixel is missing.
+
     Returns
     -------
     int
         Distance in pixels of the hole pixel nearest to the image edge (0 when a hole
         touches the edge); for a mask without holes, the largest distance any pixel can
         have, ``(min(H, W) − 1) // 2``.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     rows = np.flatnonzero(hole.any(axis=1))
@@ -119,7 +156,26 @@ def min_border_distance(hole: np.ndarray) -> int:
 
 
 def border_class(hole: np.ndarray, *, margin: int) -> BorderClass:
-    """``"N"`` when every hole pixel is at least ``margin`` px from the border, else ``"B"``."""
+    """``"N"`` when every hole pixel is at least ``margin`` px from the border, else ``"B"``.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        True where the pixel is missing.
+    margin : int
+        Border margin, px (50 for the paper's split).
+
+    Returns
+    -------
+    {"N", "B"}
+        ``"N"`` when :func:`min_border_distance` ≥ ``margin`` (also for a mask without
+        holes whose grid is large enough), else ``"B"``.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
+    """
     return "N" if min_border_distance(hole) >= margin else "B"
 
 
@@ -128,7 +184,18 @@ BAND_CUT_RUN: int = 32
 
 
 def longest_run(line: np.ndarray) -> int:
-    """Length of the longest run of consecutive True values of a 1-D bool array."""
+    """Length of the longest run of consecutive True values of a 1-D bool array.
+
+    Parameters
+    ----------
+    line : (N,) bool array-like
+        One row or column of a mask; other dtypes are cast to bool.
+
+    Returns
+    -------
+    int
+        0 … N; 0 when no value is True.
+    """
     padded = np.concatenate(([False], np.asarray(line, bool), [False]))
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
@@ -153,6 +220,11 @@ def is_band_cut(hole: np.ndarray, *, margin: int, run: int = BAND_CUT_RUN) -> bo
     Returns
     -------
     bool
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     check_hole(hole)
     height, width = hole.shape
@@ -161,14 +233,58 @@ def is_band_cut(hole: np.ndarray, *, margin: int, run: int = BAND_CUT_RUN) -> bo
 
 
 def testset_index(ratio_bin_index: int, border: BorderClass, position: int, *, per_bin: int) -> int:
-    """File index of a test mask in NVIDIA's numbering, ``2·P·k + P·b + j``."""
+    """File index of a test mask in NVIDIA's numbering, ``2·P·k + P·b + j``.
+
+    Parameters
+    ----------
+    ratio_bin_index : int
+        Ratio bin k, 0 … 5.
+    border : {"N", "B"}
+        Border class; b = 0 for N and 1 for B.
+    position : int
+        Position j of the mask in its (bin, border) cell, 0 … P − 1.
+    per_bin : int
+        P, masks per (ratio bin, border class), ≥ 1.
+
+    Returns
+    -------
+    int
+        The index, 0 … 12·P − 1; the mask's file is ``masks/{index:05d}.png``.
+
+    Raises
+    ------
+    ValueError
+        ``position`` is outside 0 … P − 1.
+    """
     if not 0 <= position < per_bin:
         raise ValueError(f"position must be in 0..{per_bin - 1}, got {position}")
     return 2 * per_bin * ratio_bin_index + per_bin * BORDER_CLASSES.index(border) + position
 
 
 def testset_position(index: int, *, per_bin: int) -> tuple[int, BorderClass, int]:
-    """Inverse of :func:`testset_index`: (ratio bin k, border class, position j)."""
+    """Inverse of :func:`testset_index`: (ratio bin k, border class, position j).
+
+    Parameters
+    ----------
+    index : int
+        File index, 0 … 12·P − 1.
+    per_bin : int
+        P, masks per (ratio bin, border class), ≥ 1.
+
+    Returns
+    -------
+    ratio_bin_index : int
+        Ratio bin k, 0 … 5.
+    border : {"N", "B"}
+        Border class.
+    position : int
+        Position j in the (bin, border) cell, 0 … P − 1.
+
+    Raises
+    ------
+    ValueError
+        ``index`` is beyond the 12·P masks of the split.
+    """
     ratio_bin_index, rest = divmod(index, 2 * per_bin)
     border_index, position = divmod(rest, per_bin)
     if not 0 <= ratio_bin_index < N_RATIO_BINS:

@@ -47,6 +47,12 @@ def check_image_and_hole(image: Any, hole: Any) -> None:
         Expected float32, shape (H, W, 3), non-empty, values in [0, 1] (no NaN).
     hole : ndarray
         Expected bool, shape (H, W); True = missing pixel.
+
+    Raises
+    ------
+    InputError
+        A wrong type, dtype or shape of either, an empty image, or image values outside [0, 1]
+        (NaN included).
     """
     if not isinstance(image, np.ndarray) or image.dtype != np.float32 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"expected a float32 RGB image of shape (H, W, 3), got {_describe(image)}")
@@ -68,6 +74,11 @@ def check_image_and_hole_batch(image: Any, hole: Any) -> None:
         Expected float32, shape (B, 3, H, W).
     hole : torch.Tensor
         Expected bool, shape (B, 1, H, W), on the image's device.
+
+    Raises
+    ------
+    InputError
+        A wrong type, dtype or shape of either, or a hole on another device than the image.
     """
     if not isinstance(image, torch.Tensor) or image.dtype != torch.float32 or image.ndim != 4 or image.shape[1] != 3:
         raise InputError(f"expected a float32 image of shape (B, 3, H, W), got {_describe(image)}")

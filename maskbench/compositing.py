@@ -28,7 +28,9 @@ def composite(fill: ArrayT, image: ArrayT, hole: ArrayT) -> ArrayT:
 
     Returns
     -------
-    Same type and shape as ``image``.
+    numpy.ndarray or torch.Tensor
+        Same type and shape as ``image``. A numpy result keeps ``image``'s dtype; a torch result
+        has the promoted dtype of ``fill`` and ``image`` (``image``'s when the two match).
     """
     if isinstance(image, torch.Tensor):
         return torch.where(hole, fill, image)

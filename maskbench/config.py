@@ -30,7 +30,23 @@ ConfigT = TypeVar("ConfigT")
 
 
 def default_config_text(name: str) -> str:
-    """Text of the shipped ``configs/NAME.toml``."""
+    """Text of the shipped ``configs/NAME.toml``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the defaults file without ``.toml``, e.g. ``"train"``.
+
+    Returns
+    -------
+    str
+        The file's text, as shipped in the package ``maskbench.configs``.
+
+    Raises
+    ------
+    ConfigError
+        No such file is shipped.
+    """
     try:
         return resources.files("maskbench.configs").joinpath(f"{name}.toml").read_text("utf-8")
     except FileNotFoundError:
@@ -38,12 +54,44 @@ def default_config_text(name: str) -> str:
 
 
 def default_config_values(name: str) -> dict[str, Any]:
-    """The keys and values of the shipped ``configs/NAME.toml``."""
+    """The keys and values of the shipped ``configs/NAME.toml``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the defaults file without ``.toml``, e.g. ``"train"``.
+
+    Returns
+    -------
+    dict
+        Key → value as TOML reads them (arrays are lists); a new dict on every call.
+
+    Raises
+    ------
+    ConfigError
+        No such file is shipped.
+    """
     return tomllib.loads(default_config_text(name))
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a TOML file, with a one-line error for a missing or malformed file."""
+    """Parse a TOML file, with a one-line error for a missing or malformed file.
+
+    Parameters
+    ----------
+    path : path-like
+        The TOML file, UTF-8.
+
+    Returns
+    -------
+    dict
+        Key → value as TOML reads them (arrays are lists, tables are dicts).
+
+    Raises
+    ------
+    ConfigError
+        The file does not exist or is not valid TOML.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
@@ -100,6 +148,18 @@ def build_dataclass(schema: type[ConfigT], values: dict[str, Any], *, origin: st
         Key → value, e.g. from TOML.
     origin : str
         Where the values came from, for error messages.
+
+    Returns
+    -------
+    schema
+        An instance of ``schema``: TOML arrays become tuples for tuple fields and integers
+        become floats for float fields; its ``validate()``, if any, has passed.
+
+    Raises
+    ------
+    ConfigError
+        An unknown key, a missing key, a value of the wrong type, or one that ``validate()``
+        refuses.
     """
     hints = typing.get_type_hints(schema)
     names = [field.name for field in dataclasses.fields(schema)]
@@ -207,7 +267,18 @@ def load_config(
 
 
 def config_as_dict(config: Any) -> dict[str, Any]:
-    """A configuration dataclass as a plain dict (tuples become lists), for JSON."""
+    """A configuration dataclass as a plain dict (tuples become lists), for JSON.
+
+    Parameters
+    ----------
+    config : dataclass
+        Any configuration dataclass instance.
+
+    Returns
+    -------
+    dict
+        Field name → value, in field order.
+    """
     return {
         key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()
     }
@@ -250,5 +321,11 @@ class Config:
         return load_config(cls.defaults, cls, user_file=file, overrides=overrides, part=cls.part_of_file)
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict (tuples become lists), for JSON."""
+        """The settings as a plain dict (tuples become lists), for JSON.
+
+        Returns
+        -------
+        dict
+            Field name → value, in field order (:func:`config_as_dict`).
+        """
         return config_as_dict(self)

@@ -58,6 +58,11 @@ class TrainingMasks(Dataset):
         Ranges of the random rotation, crop, flips and dilation; None: the shipped ranges
         (:meth:`AugmentConfig.load() <maskbench.augment.AugmentConfig>`, ``configs/testset.toml``).
 
+    Raises
+    ------
+    InputError
+        The store holds no masks.
+
     Notes
     -----
     ``dataset[index]`` is a (1, size, size) bool tensor, True = hole, made from
@@ -103,7 +108,13 @@ class TrainingMasks(Dataset):
         return len(self.store)
 
     def set_epoch(self, epoch: int) -> None:
-        """Use the masks of ``epoch`` from now on (``dataset[i]`` is ``mask(epoch, i)``)."""
+        """Use the masks of ``epoch`` from now on (``dataset[i]`` is ``mask(epoch, i)``).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch number, ≥ 0; part of every item's seed.
+        """
         self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> torch.Tensor:
@@ -111,6 +122,19 @@ class TrainingMasks(Dataset):
 
     def mask(self, epoch: int, index: int) -> torch.Tensor:
         """Training mask ``index`` of ``epoch``: (1, size, size) bool tensor, True = hole.
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch number, ≥ 0.
+        index : int
+            Item number, 0 … ``len(self) − 1`` (any integer ≥ 0 works: the raw mask is drawn
+            at random, not taken at ``index``).
+
+        Returns
+        -------
+        torch.Tensor
+            (1, size, size) bool, True = hole, with at least one hole and one valid pixel.
 
         Raises
         ------
@@ -146,6 +170,11 @@ class TrainingImages(Dataset):
         them). True: such an image is first resized up (bicubic, aspect kept) so that its
         shorter side is ``size``.
 
+    Raises
+    ------
+    InputError
+        No image files under ``folder``, or (without ``upscale``) images smaller than ``size``.
+
     Notes
     -----
     ``dataset[(epoch, index)]`` is image ``index`` (sorted by path), cropped at a position
@@ -157,7 +186,10 @@ class TrainingImages(Dataset):
         if not self.paths:
             raise InputError(f"no image files (.png, .jpg, ...) found under {folder}")
         if not upscale:
-            hint = "use larger images, a smaller --size, or set upscale_small_images = true in a --config file to enlarge them"
+            hint = (
+                "use larger images, a smaller --size, "
+                "or set upscale_small_images = true in a --config file to enlarge them"
+            )
             refuse_small_images(self.paths, size, root=Path(folder), hint=hint)
         self.seed = seed
         self.size = size
@@ -176,7 +208,21 @@ class TrainingImages(Dataset):
 
 
 def upscale_to_side(image: np.ndarray, side: int) -> np.ndarray:
-    """Resize an (H, W, 3) image up (bicubic, clipped to [0, 1]) so that min(H, W) ≥ ``side``; larger ones unchanged."""
+    """Resize an (H, W, 3) image up (bicubic, clipped to [0, 1]) so that min(H, W) ≥ ``side``; larger ones unchanged.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W, 3) float32 RGB in [0, 1].
+    side : int
+        Smallest allowed shorter side, px.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``image`` itself when min(H, W) ≥ ``side``; else (H', W', 3) float32 in [0, 1],
+        aspect ratio kept (each side rounded up), min(H', W') = ``side``.
+    """
     shorter = min(image.shape[:2])
     if shorter >= side:
         return image
@@ -191,6 +237,18 @@ class TrainingPairs(Dataset):
     ``dataset[key]`` is a dict with ``"image"`` (3, S, S) float32 in [0, 1] and
     ``"valid_mask"`` (1, S, S) float32, 1 = valid (the paper's ``M``). Its length is the
     number of images.
+
+    Parameters
+    ----------
+    images : TrainingImages
+        The image crops, S px square.
+    masks : TrainingMasks
+        The masks, of the same side S.
+
+    Raises
+    ------
+    ValueError
+        The crops and masks differ in size.
     """
 
     def __init__(self, images: TrainingImages, masks: TrainingMasks) -> None:
@@ -239,4 +297,5 @@ class EpochSampler(Sampler[Key]):
             epoch, place = divmod(number, self.length)
             if epoch != permutation_epoch:
                 permutation, permutation_epoch = item_rng(self.seed, epoch).permutation(self.length), epoch
+            # why the type ignore: mypy sees ``permutation`` as possibly None; the first pass sets it
             yield epoch, int(permutation[place])  # type: ignore[index]

@@ -43,7 +43,18 @@ DEMO_PHOTOS: tuple[str, ...] = (
 
 
 def write_demo_images(folder: Path) -> list[Path]:
-    """Write scikit-image's colour photographs as PNG files into ``folder``."""
+    """Write scikit-image's colour photographs as PNG files into ``folder``.
+
+    Parameters
+    ----------
+    folder : Path
+        Where to write ``NAME.png`` for every name of :data:`DEMO_PHOTOS`; created if missing.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of :data:`DEMO_PHOTOS` (8-bit RGB, at the sizes scikit-image ships).
+    """
     paths = []
     for name in DEMO_PHOTOS:
         photo = getattr(data, name)()
@@ -68,7 +79,33 @@ def _replace_earlier_demo(out_dir: Path) -> None:
 
 
 def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...], flow_method: str) -> Path:
-    """Run the four steps into ``out_dir``; return the folder of the results."""
+    """Run the four steps into ``out_dir``; return the folder of the results.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The demo folder; an earlier demo's folder is replaced, any other non-empty folder
+        refused.
+    per_bin : int
+        Masks per bin of the test split, ≥ 1.
+    frames : int
+        Frames of the demo video, ≥ 2.
+    models : tuple of str
+        Inpainters to score, e.g. ``("telea", "patchmatch")``.
+    flow_method : str
+        Flow method of the extract step, e.g. ``"dis"`` or ``"tvl1"``.
+
+    Returns
+    -------
+    Path
+        ``out_dir/results``, with ``table1.csv``, ``table1.md``, ``metrics.png`` and
+        ``samples.png``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out_dir`` exists, is not empty, and is not an earlier demo's folder.
+    """
     _replace_earlier_demo(out_dir)
     videos = out_dir / "videos"
     click.echo(f"[1/4] writing a {frames}-frame demo video to {videos}")
@@ -110,7 +147,21 @@ def run_demo(out_dir: Path, *, per_bin: int, frames: int, models: tuple[str, ...
 )
 @reports_user_errors
 def main(out_dir: Path, per_bin: int, frames: int, flow_method: str | None) -> None:
-    """Run extract → build-testset → score on generated data and print where the results are."""
+    """Run extract → build-testset → score on generated data and print where the results are.
+
+    \f
+
+    Parameters
+    ----------
+    out_dir : Path
+        ``--out``: the demo folder (:func:`run_demo`).
+    per_bin : int
+        ``--per-bin``: masks per bin of the split, ≥ 1.
+    frames : int
+        ``--frames``: frames of the demo video, ≥ 2.
+    flow_method : str or None
+        ``--flow-method``; None: ``"tvl1"`` with a GPU, ``"dis"`` on the CPU.
+    """
     if flow_method is None:
         flow_method = "tvl1" if torch.cuda.is_available() else "dis"
     results = run_demo(out_dir, per_bin=per_bin, frames=frames, models=("telea", "patchmatch"), flow_method=flow_method)

@@ -77,21 +77,54 @@ class Ranks:
 
     @property
     def main(self) -> bool:
-        """Whether this process writes the shared outputs (rank 0)."""
+        """Whether this process writes the shared outputs (rank 0).
+
+        Returns
+        -------
+        bool
+            True on rank 0.
+        """
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
-        """Whether there is more than one process."""
+        """Whether there is more than one process.
+
+        Returns
+        -------
+        bool
+            True when ``size`` > 1.
+        """
         return self.size > 1
 
     def share(self, items: Sequence[ItemT]) -> list[ItemT]:
-        """This rank's items: positions ``rank, rank + size, ...`` (every rank gets the same mix)."""
+        """The items of this rank: positions ``rank, rank + size, ...`` (every rank gets the same mix).
+
+        Parameters
+        ----------
+        items : sequence
+            The work, the same on every rank.
+
+        Returns
+        -------
+        list
+            ``items[rank::size]``, in input order; the ranks' lists partition ``items``.
+        """
         return list(items[self.rank :: self.size])
 
 
 def launched_ranks(environ: Mapping[str, str] | None = None) -> Ranks:
     """The ranks torchrun announced in ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; one process when unset.
+
+    Parameters
+    ----------
+    environ : mapping of str to str, optional
+        The environment to read; ``None``: ``os.environ``.
+
+    Returns
+    -------
+    Ranks
+        ``Ranks()`` (rank 0 of 1) when ``WORLD_SIZE`` is unset.
 
     Raises
     ------
@@ -109,18 +142,41 @@ def launched_ranks(environ: Mapping[str, str] | None = None) -> Ranks:
         raise ConfigError(f"torchrun's variables must be integers, got {found}") from None
     if not 0 <= rank < size or local_rank < 0:
         raise ConfigError(
-            f"need 0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0, got RANK={rank}, WORLD_SIZE={size}, LOCAL_RANK={local_rank}"
+            f"need 0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0, "
+            f"got RANK={rank}, WORLD_SIZE={size}, LOCAL_RANK={local_rank}"
         )
     return Ranks(rank, size, local_rank)
 
 
 def quiet_rank() -> bool:
-    """Whether this process is a rank other than 0 (it shows no progress bars)."""
+    """Whether this process is a rank other than 0 (it shows no progress bars).
+
+    Returns
+    -------
+    bool
+        False without torchrun.
+    """
     return not launched_ranks().main
 
 
 def collective_timeout(environ: Mapping[str, str] | None = None) -> timedelta:
-    """How long a rank waits in a collective for the others (:data:`TIMEOUT_VARIABLE`, seconds)."""
+    """How long a rank waits in a collective for the others (:data:`TIMEOUT_VARIABLE`, seconds).
+
+    Parameters
+    ----------
+    environ : mapping of str to str, optional
+        The environment to read; ``None``: ``os.environ``.
+
+    Returns
+    -------
+    datetime.timedelta
+        :data:`DEFAULT_TIMEOUT_S` when the variable is unset.
+
+    Raises
+    ------
+    ConfigError
+        The variable is not a positive number.
+    """
     text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, str(DEFAULT_TIMEOUT_S))
     try:
         seconds = float(text)
@@ -133,6 +189,20 @@ def collective_timeout(environ: Mapping[str, str] | None = None) -> timedelta:
 
 def rank_device(device: str | torch.device | None, ranks: Ranks) -> torch.device:
     """The torch device of this rank: ``device`` resolved, and on CUDA without an index, GPU ``local_rank``.
+
+    Parameters
+    ----------
+    device : str or torch.device or None
+        As ``--device`` takes it (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...); ``None``: CUDA
+        when present, else the CPU (:func:`flow.device.resolve_device`).
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    torch.device
+        With a GPU index of its own per rank on a machine's GPUs (``local_rank`` modulo
+        their number) when the job has several ranks.
 
     Raises
     ------
@@ -149,12 +219,17 @@ def rank_device(device: str | torch.device | None, ranks: Ranks) -> torch.device
 
 
 def join_job() -> Ranks:
-    """This process's place in its job; under torchrun, joins the job's process group first.
+    """The place of this process in its job; under torchrun, joins the job's process group first.
 
     The group is opened once per process (later calls reuse it) and closed when the process
     exits. Its backend is NCCL for CUDA tensors with gloo beside it for CPU tensors and Python
     objects, or gloo alone on a machine without CUDA. Collectives give up after
     :func:`collective_timeout`.
+
+    Returns
+    -------
+    Ranks
+        As :func:`launched_ranks` reads them.
     """
     ranks = launched_ranks()
     if ranks.distributed and not dist.is_initialized():
@@ -174,7 +249,23 @@ def _leave_job() -> None:
 def on_main(function: Callable[[], ResultT], ranks: Ranks) -> ResultT:
     """Run ``function`` on rank 0 only; every rank gets its result, or raises its :class:`MaskbenchError`.
 
-    The result must be picklable. Other exceptions end rank 0, and with it the job.
+    Parameters
+    ----------
+    function : callable
+        Takes no arguments; its result must be picklable. Other exceptions than
+        :class:`MaskbenchError` end rank 0, and with it the job.
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    object
+        ``function()``'s result, the same on every rank.
+
+    Raises
+    ------
+    MaskbenchError
+        The one ``function`` raised on rank 0, raised on every rank.
     """
     if not ranks.distributed:
         return function()
@@ -192,13 +283,32 @@ def on_main(function: Callable[[], ResultT], ranks: Ranks) -> ResultT:
 
 
 def wait_for_all(ranks: Ranks) -> None:
-    """Return when every rank has arrived here."""
+    """Return when every rank has arrived here.
+
+    Parameters
+    ----------
+    ranks : Ranks
+        This process's place in its job; one process returns at once.
+    """
     if ranks.distributed:
         dist.barrier()
 
 
 def gather_to_main(value: ResultT, ranks: Ranks) -> list[ResultT]:
-    """Every rank's ``value``, in rank order, on rank 0 (an empty list on the others)."""
+    """Every rank's ``value``, in rank order, on rank 0 (an empty list on the others).
+
+    Parameters
+    ----------
+    value : object
+        This rank's contribution; picklable.
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    list
+        ``size`` values on rank 0, ``[value]`` in one process, ``[]`` on the other ranks.
+    """
     if not ranks.distributed:
         return [value]
     gathered: list[Any] = [None] * ranks.size
@@ -207,7 +317,20 @@ def gather_to_main(value: ResultT, ranks: Ranks) -> list[ResultT]:
 
 
 def any_rank(flag: bool, ranks: Ranks) -> bool:
-    """Whether ``flag`` is true on some rank (all ranks get the same answer)."""
+    """Whether ``flag`` is true on some rank (all ranks get the same answer).
+
+    Parameters
+    ----------
+    flag : bool
+        This rank's flag.
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    bool
+        The logical or of the flags of all ranks.
+    """
     if not ranks.distributed:
         return flag
     value = torch.tensor([int(flag)])
@@ -216,13 +339,26 @@ def any_rank(flag: bool, ranks: Ranks) -> bool:
 
 
 def mean_over_ranks(values: Mapping[str, float], ranks: Ranks) -> dict[str, float]:
-    """The mean of each value over the ranks (every rank must give the same keys)."""
+    """The mean of each value over the ranks (every rank must give the same keys).
+
+    Parameters
+    ----------
+    values : mapping of str to float
+        This rank's values, e.g. its loss terms.
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    dict of str to float
+        The same keys; each value averaged over the ranks (in float64).
+    """
     if not ranks.distributed or not values:
         return dict(values)
     names = sorted(values)
     summed = torch.tensor([values[name] for name in names], dtype=torch.float64)
     dist.all_reduce(summed)
-    return {name: float(total) / ranks.size for name, total in zip(names, summed)}
+    return {name: float(total) / ranks.size for name, total in zip(names, summed, strict=True)}
 
 
 def gather_in_order(
@@ -237,8 +373,15 @@ def gather_in_order(
     compute : callable
         Maps a list of items to their results, in order (may use a process pool).
     ranks : Ranks
+        This process's place in its job.
     per_rank : int
         Items each rank computes per round.
+
+    Yields
+    ------
+    object
+        On rank 0, the results of all items, in the order of ``items``; nothing on the
+        other ranks.
 
     Notes
     -----
@@ -261,7 +404,25 @@ def gather_in_order(
 
 
 def rank_batch_size(global_batch: int, ranks: Ranks) -> int:
-    """Images per step on each rank: ``global_batch`` ÷ ranks, refused unless it divides."""
+    """Images per step on each rank: ``global_batch`` ÷ ranks, refused unless it divides.
+
+    Parameters
+    ----------
+    global_batch : int
+        Images per optimiser step over the whole job (``batch_size`` of the training config).
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    int
+        ``global_batch // size``.
+
+    Raises
+    ------
+    ConfigError
+        ``global_batch`` is not a multiple of the number of ranks.
+    """
     if global_batch % ranks.size:
         raise ConfigError(
             f"batch_size {global_batch} (the global batch) cannot be split evenly over {ranks.size} processes; "
@@ -277,6 +438,21 @@ def wrap_for_ranks(model: nn.Module, device: torch.device, ranks: Ranks) -> nn.M
     are those of the global batch, as in a one-process run (and a resume with another number
     of GPUs trains the same network). On the CPU, where SyncBatchNorm does not run, each rank
     normalises over its own part of the batch. One process: ``model`` unchanged.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, already on ``device``.
+    device : torch.device
+        This rank's device (:func:`rank_device`).
+    ranks : Ranks
+        This process's place in its job.
+
+    Returns
+    -------
+    torch.nn.Module
+        The wrapped network (``model`` itself in one process); :func:`unwrapped` gives the
+        network back.
     """
     if not ranks.distributed:
         return model
@@ -287,16 +463,41 @@ def wrap_for_ranks(model: nn.Module, device: torch.device, ranks: Ranks) -> nn.M
 
 
 def unwrapped(model: nn.Module) -> nn.Module:
-    """The network inside a DistributedDataParallel wrapper (``model`` itself otherwise)."""
+    """The network inside a DistributedDataParallel wrapper (``model`` itself otherwise).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network, wrapped by :func:`wrap_for_ranks` or not.
+
+    Returns
+    -------
+    torch.nn.Module
+        The network whose state dict a checkpoint holds.
+    """
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 class RankSlice(Sampler[ItemT]):
-    """This rank's part of each global batch of another sampler.
+    """The part of each global batch of another sampler that this rank takes.
 
     The base sampler yields the items of the whole job, ``global_batch`` per step; rank r
     takes positions ``r·b … r·b + b − 1`` of each step (b = ``global_batch`` ÷ size), so the
     ranks' batches of a step together are exactly the one-process batch of that step.
+
+    Parameters
+    ----------
+    base : torch.utils.data.Sampler
+        The sampler of the whole job; must have a length.
+    global_batch : int
+        Items per step over all ranks; a multiple of the number of ranks.
+    ranks : Ranks
+        This process's place in its job.
+
+    Raises
+    ------
+    ConfigError
+        ``global_batch`` is not a multiple of the number of ranks (:func:`rank_batch_size`).
     """
 
     def __init__(self, base: Sampler[ItemT], *, global_batch: int, ranks: Ranks) -> None:
@@ -306,6 +507,7 @@ class RankSlice(Sampler[ItemT]):
         self.rank_batch = rank_batch_size(global_batch, ranks)
 
     def __len__(self) -> int:
+        # why the type ignore: Sampler declares no __len__; the samplers given here have one
         steps, rest = divmod(len(self.base), self.global_batch)  # type: ignore[arg-type]
         return steps * self.rank_batch + min(self.rank_batch, max(0, rest - self.ranks.rank * self.rank_batch))
 

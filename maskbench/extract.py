@@ -54,10 +54,11 @@ from maskbench.flow_choice import (
     slow_cpu_notice,
     video_group,
 )
+from maskbench.packing import PackedHoles
 from maskbench.parallel import Shard, WorkerPool
 from maskbench.progress import progress_bar
 from maskbench.provenance import difference_note, provenance
-from maskbench.store import MaskStore, PackedHoles
+from maskbench.store import MaskStore
 from maskbench.video import VideoSource, find_videos, frame_count
 from maskbench.video_masks import VideoMasks, extract_video
 
@@ -136,7 +137,7 @@ def _extract_in_worker(task: tuple[VideoSource, ExtractConfig]) -> VideoMasks:
 
 
 def _results_in_order(videos: Sequence[VideoSource], run: _Run, pool: WorkerPool, bar: tqdm) -> Iterator[VideoMasks]:
-    """Extract each video, in order: in this process (on ``run.device``), or one worker process per video."""
+    """Extract each video, in order: in this process (on ``run.device``) or one worker process per video."""
     if pool.workers <= 1:
         for video in videos:
             bar.set_postfix_str(video.name, refresh=False)
@@ -148,7 +149,7 @@ def _results_in_order(videos: Sequence[VideoSource], run: _Run, pool: WorkerPool
 
 
 def _store_result(run: _Run, video: VideoSource, result: VideoMasks) -> None:
-    """Append a video's masks as one shard, unless another process stored the video meanwhile (under the store's lock)."""
+    """Append a video's masks as one shard, unless another process stored it meanwhile (under the store's lock)."""
     key = video_key(video, run.config)
     extras = [
         {"method": run.config.method, "occlusion": run.config.occlusion_method, "kind": kind}
@@ -191,7 +192,9 @@ def _extract_and_store(run: _Run, todo: Sequence[VideoSource], *, show_progress:
         results = gather_in_order(
             todo, lambda share: _results_in_order(share, run, pool, bar), ranks=run.ranks, per_rank=max(1, workers)
         )
-        for position, (video, result) in enumerate(zip(todo, results)):
+        # strict=False: ranks other than 0 get no results (gather_in_order yields nothing there), so
+        # their loop is meant to end at once; on rank 0 there is one result per video
+        for position, (video, result) in enumerate(zip(todo, results, strict=False)):
             if position % run.ranks.size:  # extracted by another rank (rank 0 shows all the work)
                 bar.update(result.frames_read)
             _store_result(run, video, result)

@@ -21,9 +21,13 @@ TORCH_FLOW_METHODS: frozenset[str] = frozenset({"tvl1"})
 #: Keys that must lie in (0, 1]: the thresholds of the untrustworthy-pair check, and the
 #: near-duplicate IoU.
 _SHARE_KEYS = (
-    "max_brightness_change", "max_occluded_share", "max_histogram_distance", "min_structure_correlation", "max_cut_share",
+    "max_brightness_change",
+    "max_occluded_share",
+    "max_histogram_distance",
+    "min_structure_correlation",
+    "max_cut_share",
     "duplicate_iou",
-)  # fmt: skip
+)
 _NON_NEGATIVE_KEYS = (
     "workers",
     "threads",
@@ -167,17 +171,38 @@ class ExtractConfig(Config):
 
     @property
     def occlusion_method(self) -> str:
-        """The occlusion method actually used (``"default"`` resolved), one of :data:`flow.OCCLUSION_METHODS`."""
+        """The occlusion method actually used, with ``"default"`` resolved.
+
+        Returns
+        -------
+        str
+            One of :data:`flow.OCCLUSION_METHODS`: ``occlusion``, or
+            :data:`flow.DEFAULT_OCCLUSION_METHOD` for ``"default"``.
+        """
         return flow.DEFAULT_OCCLUSION_METHOD if self.occlusion == "default" else self.occlusion
 
     @property
     def runs_on_torch(self) -> bool:
-        """Whether the flow method is a torch one (batched on ``device`` in this process)."""
+        """Whether the flow method is a torch one (batched on ``device`` in this process).
+
+        Returns
+        -------
+        bool
+            True for the methods of :data:`TORCH_FLOW_METHODS`; False for the OpenCV methods
+            and for an unresolved ``"auto"``.
+        """
         return self.method in TORCH_FLOW_METHODS
 
     @property
     def pair_check(self) -> PairCheck:
-        """The thresholds of the untrustworthy-pair check."""
+        """The thresholds of the untrustworthy-pair check.
+
+        Returns
+        -------
+        PairCheck
+            ``max_brightness_change``, ``max_occluded_share``, ``max_histogram_distance``,
+            ``min_structure_correlation`` and ``max_cut_share`` of this configuration.
+        """
         return PairCheck(
             max_brightness_change=self.max_brightness_change,
             max_occluded_share=self.max_occluded_share,

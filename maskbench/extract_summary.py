@@ -52,32 +52,68 @@ class ExtractSummary:
 
     @property
     def read(self) -> list[VideoMasks]:
-        """Videos that could be read."""
+        """Videos that could be read.
+
+        Returns
+        -------
+        list of VideoMasks
+            The results without an ``error``, in run order.
+        """
         return [result for result in self.results if result.error is None]
 
     @property
     def usable(self) -> list[VideoMasks]:
-        """Videos that could be read and were not skipped as unrelated frames."""
+        """Videos that could be read and were not skipped as unrelated frames.
+
+        Returns
+        -------
+        list of VideoMasks
+            The results without ``error`` or ``unrelated``, in run order.
+        """
         return [result for result in self.read if result.unrelated is None]
 
     @property
     def unreadable(self) -> list[VideoMasks]:
-        """Videos skipped because they could not be read."""
+        """Videos skipped because they could not be read.
+
+        Returns
+        -------
+        list of VideoMasks
+            The results with an ``error``, in run order.
+        """
         return [result for result in self.results if result.error is not None]
 
     @property
     def frames(self) -> int:
-        """Frames read from the readable videos."""
+        """Frames read from the readable videos.
+
+        Returns
+        -------
+        int
+            Sum of ``frames_read`` over :attr:`read`.
+        """
         return sum(result.frames_read for result in self.read)
 
     @property
     def pairs(self) -> int:
-        """Frame pairs processed of the readable videos."""
+        """Frame pairs processed of the readable videos.
+
+        Returns
+        -------
+        int
+            Sum of ``pairs`` over :attr:`read`, the skipped pairs included.
+        """
         return sum(result.pairs for result in self.read)
 
     @property
     def masks_kept(self) -> int:
-        """Masks stored by this run."""
+        """Masks stored by this run.
+
+        Returns
+        -------
+        int
+            Length of ``hole_counts``.
+        """
         return len(self.hole_counts)
 
     def ratio_histogram(self) -> list[tuple[str, int]]:
@@ -97,7 +133,15 @@ class ExtractSummary:
         return [(label, counts[label]) for label in (low, *BIN_LABELS, high)]
 
     def to_text(self) -> str:
-        """Multi-line human summary: counts, skipped videos with reasons, notes, histogram."""
+        """Multi-line human summary: counts, skipped videos with reasons, notes, histogram.
+
+        Returns
+        -------
+        str
+            Lines without a final line end: the counts of videos, frames, pairs and masks, the
+            notes, a line per unreadable video and per video with a note or a short read, and
+            a text histogram of the kept masks' hole ratios.
+        """
         lines = self._count_lines() + self.notes
         lines += [f"  skipped {result.name}: {result.error}" for result in self.unreadable]
         lines += [f"  {result.name}: {result.note}" for result in self.read if result.note]

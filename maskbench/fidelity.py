@@ -3,7 +3,7 @@
 NVIDIA released the 12,000 irregular test masks of Liu et al. (2018) but not how they were
 made. Their shape statistics, measured on all 12,000 files with
 :func:`maskbench.shapes.shape_stats` (medians over the 1,000 masks of each bin), are
-shipped here as :data:`NVIDIA_REFERENCE`: they are measurements, not the masks (which are
+shipped here as :func:`nvidia_reference`: they are measurements, not the masks (which are
 CC BY-NC-SA 4.0 and never shipped).
 
 A bin (ratio bin × border class) of our split is *within* the reference when each of its
@@ -30,11 +30,18 @@ FIDELITY_STATISTICS: tuple[str, ...] = ("components", "perimeter_per_area", "hal
 #: Largest factor between our median and NVIDIA's for a cell to count as within.
 FIDELITY_FACTOR: float = 1.5
 
-#: Columns of :data:`NVIDIA_REFERENCE`.
+#: Columns of the table :func:`nvidia_reference` returns.
 REFERENCE_COLUMNS: tuple[str, ...] = (
-    "bin", "class", "ratio", "components", "largest_share", "perimeter_per_area", "half_width",
-    "at_margin", "touching",
-)  # fmt: skip
+    "bin",
+    "class",
+    "ratio",
+    "components",
+    "largest_share",
+    "perimeter_per_area",
+    "half_width",
+    "at_margin",
+    "touching",
+)
 
 #: Per (bin, class), in file order: median hole ratio, components, largest share,
 #: perimeter/area and half-width (px), then the shares of masks whose nearest hole pixel is
@@ -53,7 +60,7 @@ _REFERENCE_VALUES: tuple[tuple[float, ...], ...] = (
     (0.440, 7, 0.83, 0.044, 13.3, 0.00, 1.00),
     (0.533, 1, 1.00, 0.021, 28.4, 1.00, 0.00),
     (0.546, 4, 0.91, 0.025, 22.8, 0.00, 1.00),
-)  # fmt: skip
+)
 
 
 def nvidia_reference() -> pd.DataFrame:
@@ -65,7 +72,7 @@ def nvidia_reference() -> pd.DataFrame:
         Columns :data:`REFERENCE_COLUMNS`, 12 rows in file order ((0.01,0.1] N, then B, …).
     """
     labels = [(label, border) for label in BIN_LABELS for border in BORDER_CLASSES]
-    rows = [(label, border, *values) for (label, border), values in zip(labels, _REFERENCE_VALUES)]
+    rows = [(label, border, *values) for (label, border), values in zip(labels, _REFERENCE_VALUES, strict=True)]
     return pd.DataFrame(rows, columns=list(REFERENCE_COLUMNS))
 
 
@@ -111,7 +118,18 @@ def compare_with_reference(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def bins_within(comparison: pd.DataFrame) -> int:
-    """How many of the 12 bins of :func:`compare_with_reference`'s table are within ×1.5."""
+    """How many of the 12 bins of :func:`compare_with_reference`'s table are within ×1.5.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        As returned by :func:`compare_with_reference` (its bool ``within`` column is counted).
+
+    Returns
+    -------
+    int
+        0 … 12.
+    """
     return int(comparison["within"].sum())
 
 
@@ -175,11 +193,23 @@ class SourceReuse:
 
     @property
     def share(self) -> float:
-        """``masks / total``, in [0, 1]."""
+        """Share of the split's masks that the most-used raw mask went into.
+
+        Returns
+        -------
+        float
+            ``masks / total``, in [0, 1]; 0.0 for an empty split.
+        """
         return self.masks / self.total if self.total else 0.0
 
     def text(self) -> str:
-        """One line, e.g. ``"most-used raw mask: store index 17, in 1.2 % of the masks ..."``."""
+        """The reuse as one line of a build or inspect report.
+
+        Returns
+        -------
+        str
+            E.g. ``"most-used raw mask: store index 17, in 1.2% of the masks (24 of 2000); ..."``.
+        """
         return (
             f"most-used raw mask: store index {self.source}, in {self.share:.1%} of the masks "
             f"({self.masks} of {self.total}); {self.distinct} distinct raw masks used"

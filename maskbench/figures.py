@@ -91,7 +91,7 @@ def fidelity_figure(comparison: pd.DataFrame, *, title: str) -> Figure:
     positions = np.arange(len(labels))
     figure = Figure(figsize=(15, 4.2), dpi=100)
     panels = figure.subplots(1, len(FIDELITY_STATISTICS))
-    for axes, statistic in zip(panels, FIDELITY_STATISTICS):
+    for axes, statistic in zip(panels, FIDELITY_STATISTICS, strict=True):
         axes.bar(
             positions - 0.2, comparison[f"{statistic}_nvidia"], width=0.4, color="#999999", label="NVIDIA (median)"
         )
@@ -99,7 +99,7 @@ def fidelity_figure(comparison: pd.DataFrame, *, title: str) -> Figure:
             positions + 0.2, comparison[statistic].astype(float), width=0.4, color="#4878a8", label="this (median)"
         )
         axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
-        for tick, within in zip(axes.get_xticklabels(), comparison["within"]):
+        for tick, within in zip(axes.get_xticklabels(), comparison["within"], strict=True):
             tick.set_color("black" if within else "#c44e52")
         axes.set_title(_STATISTIC_TITLES[statistic])
     panels[0].legend(fontsize=8)

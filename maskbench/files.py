@@ -34,6 +34,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file keeps the suffix of ``path`` so that writers that pick the format
     from the suffix (OpenCV, matplotlib) work. A Ctrl-C during the write is held until the
     file is in place (:func:`maskbench.interrupts.finish_before_interrupt`).
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write; its folder is created if missing.
+
+    Yields
+    ------
+    Path
+        A new empty file ``.STEM.XXXX.tmpSUFFIX`` in the folder of ``path``, to write to; it
+        is removed when the block raises.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,13 +62,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a UTF-8 text file atomically."""
+    """Write a UTF-8 text file atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The file; its folder is created if missing.
+    text : str
+        The whole content, written as it is (no newline added).
+    """
     with atomic_path(path) as temp:
         temp.write_text(text, encoding="utf-8")
 
 
 def refuse_existing(path: str | os.PathLike, *, overwrite: bool, what: str = "output") -> None:
-    """Raise :class:`OutputExistsError` when ``path`` exists and ``overwrite`` is False."""
+    """Raise :class:`OutputExistsError` when ``path`` exists and ``overwrite`` is False.
+
+    Parameters
+    ----------
+    path : path-like
+        An output file or folder.
+    overwrite : bool
+        Whether an existing ``path`` may be replaced (``--overwrite``).
+    what : str
+        What ``path`` is, for the message (e.g. ``"mask store"``).
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is False.
+    """
     if Path(path).exists() and not overwrite:
         raise OutputExistsError(f"{what} {path} already exists; pass --overwrite to replace it")
 
@@ -90,6 +124,11 @@ def read_mask(path: str | os.PathLike, *, invert: bool = False, threshold: int |
     -------
     (H, W) bool ndarray
         True = hole.
+
+    Raises
+    ------
+    InputError
+        A missing or undecodable file, or (without ``threshold``) one that is not binary.
     """
     path = Path(path)
     gray = _read_raw(path, cv2.IMREAD_GRAYSCALE)
@@ -107,7 +146,18 @@ def read_mask(path: str | os.PathLike, *, invert: bool = False, threshold: int |
 
 
 def mask_to_uint8(hole: np.ndarray) -> np.ndarray:
-    """(H, W) bool hole array → (H, W) uint8 image with 255 = hole, 0 = valid."""
+    """(H, W) bool hole array → (H, W) uint8 image with 255 = hole, 0 = valid.
+
+    Parameters
+    ----------
+    hole : (H, W) bool ndarray
+        True = hole.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
+        255 where ``hole``, 0 elsewhere.
+    """
     return hole.astype(np.uint8) * np.uint8(HOLE_VALUE)
 
 
@@ -115,7 +165,7 @@ _PNG_MASK_SETTINGS = [
     cv2.IMWRITE_PNG_COMPRESSION, 1,
     cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
     cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
-]  # fmt: skip
+]  # fmt: skip  # a PNG flag and its value per line
 
 
 def write_mask(path: str | os.PathLike, hole: np.ndarray) -> None:
@@ -124,6 +174,20 @@ def write_mask(path: str | os.PathLike, hole: np.ndarray) -> None:
     The PNG is written with fixed compression settings so that the same mask always gives
     the same bytes: no row filter and zlib run-length encoding at level 1, which for binary
     masks is about 6× faster to write than zlib's default and gives smaller files.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG file; its folder is created if missing.
+    hole : (H, W) bool ndarray
+        True = hole.
+
+    Raises
+    ------
+    TypeError
+        ``hole`` is not a 2-D bool array.
+    InputError
+        OpenCV cannot write the file.
     """
     if hole.dtype != np.bool_ or hole.ndim != 2:
         raise TypeError(f"expected a 2-D bool hole array, got {hole.dtype} {hole.shape}")
@@ -139,9 +203,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Gray images are repeated into three channels, an alpha channel is dropped, 16-bit
     images are scaled by 1/65535.
 
+    Parameters
+    ----------
+    path : path-like
+        An 8- or 16-bit image file OpenCV can decode (PNG, JPEG, TIFF, ...).
+
     Returns
     -------
     (H, W, 3) float32 ndarray
+        RGB in [0, 1].
+
+    Raises
+    ------
+    InputError
+        The file is missing or cannot be decoded.
     """
     raw = _read_raw(Path(path), cv2.IMREAD_UNCHANGED)
     scale = 65535.0 if raw.dtype == np.uint16 else 255.0
@@ -155,12 +230,37 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] → uint8 by rounding (values are clipped to [0, 1] first)."""
+    """Float image in [0, 1] → uint8 by rounding (values are clipped to [0, 1] first).
+
+    Parameters
+    ----------
+    image : ndarray
+        Float values of any shape, nominally in [0, 1].
+
+    Returns
+    -------
+    ndarray
+        uint8, same shape: ``round(255 · clip(image, 0, 1))``.
+    """
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write a float32 RGB image in [0, 1] (H×W×3) or a uint8 RGB image, atomically."""
+    """Write a float32 RGB image in [0, 1] (H×W×3) or a uint8 RGB image, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The file; OpenCV picks the format from its suffix (``.png``, ``.jpg``, ...); its
+        folder is created if missing.
+    image : (H, W, 3) ndarray
+        RGB, uint8, or float in [0, 1] (clipped, then rounded to uint8).
+
+    Raises
+    ------
+    InputError
+        OpenCV cannot write the file.
+    """
     pixels = image if image.dtype == np.uint8 else to_uint8(image)
     with atomic_path(path) as temp:
         if not cv2.imwrite(str(temp), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)):
@@ -168,7 +268,26 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
 
 
 def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Image files under ``folder`` (by suffix), sorted by their relative path."""
+    """Image files under ``folder`` (by suffix), sorted by their relative path.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder to search.
+    recursive : bool
+        Search its subfolders too.
+
+    Returns
+    -------
+    list of Path
+        Files whose suffix (any case) is one of :data:`IMAGE_SUFFIXES`, sorted by their path
+        relative to ``folder`` (``/`` separators).
+
+    Raises
+    ------
+    InputError
+        ``folder`` is not a folder.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")

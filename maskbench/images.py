@@ -61,7 +61,26 @@ def resize_shorter_side(image: np.ndarray, size: int = EVALUATION_SIZE) -> np.nd
 
 
 def center_crop(image: np.ndarray, size: int = EVALUATION_SIZE) -> np.ndarray:
-    """The central ``size``×``size`` window of an image at least that large (top-left offsets floored)."""
+    """The central ``size``×``size`` window of an image at least that large (top-left offsets floored).
+
+    Parameters
+    ----------
+    image : (H, W, ...) ndarray
+        Any array with H, W ≥ ``size`` (e.g. float32 RGB (H, W, 3)).
+    size : int
+        Side of the window, px.
+
+    Returns
+    -------
+    (size, size, ...) ndarray
+        A view of ``image``; the extra rows and columns are split evenly, the odd one going to
+        the bottom and right.
+
+    Raises
+    ------
+    InputError
+        When H or W is below ``size``.
+    """
     height, width = image.shape[:2]
     if height < size or width < size:
         raise InputError(f"cannot crop {size}x{size} from an image of {width}x{height}")
@@ -71,12 +90,31 @@ def center_crop(image: np.ndarray, size: int = EVALUATION_SIZE) -> np.ndarray:
 
 
 def quantize_8bit(image: np.ndarray) -> np.ndarray:
-    """``round(255·x) / 255`` as float32: the values an 8-bit PNG of the image holds."""
+    """``round(255·x) / 255`` as float32: the values an 8-bit PNG of the image holds.
+
+    Parameters
+    ----------
+    image : ndarray
+        Float values in [0, 1], any shape.
+
+    Returns
+    -------
+    ndarray
+        float32, same shape; every value a multiple of 1/255 in [0, 1].
+    """
     return (np.round(image * 255.0) / 255.0).astype(np.float32)
 
 
 def load_evaluation_image(path: str | os.PathLike, size: int = EVALUATION_SIZE) -> np.ndarray:
     """Read an image and prepare it as a ground truth: resize, centre-crop, 8-bit values.
+
+    Parameters
+    ----------
+    path : path-like
+        An image file OpenCV can read (JPEG, PNG, …; gray, RGB or RGBA, 8 or 16 bits).
+    size : int
+        Side of the ground truth, px (the shorter side is resized to it, then the centre
+        cropped).
 
     Returns
     -------
@@ -130,6 +168,11 @@ def resize_hole(hole: np.ndarray, size: int) -> np.ndarray:
     (size, size) bool ndarray
         A pixel is a hole when at least half of the area it covers in ``hole`` is hole
         (OpenCV ``INTER_AREA`` of the 0/1 mask, ``≥ 0.5``). ``hole`` itself when S == size.
+
+    Raises
+    ------
+    InputError
+        When the mask is smaller than ``size`` on a side.
     """
     if hole.shape[0] == size:
         return hole
@@ -158,7 +201,18 @@ class ImageFolder:
     unreadable: tuple[Path, ...]
 
     def relative(self, path: Path) -> str:
-        """``path`` relative to :attr:`root`, with forward slashes."""
+        """``path`` relative to :attr:`root`, with forward slashes.
+
+        Parameters
+        ----------
+        path : Path
+            A file under :attr:`root` (absolute, as :attr:`files` holds them).
+
+        Returns
+        -------
+        str
+            E.g. ``"places/a/0001.jpg"``: the name ``pairs.csv`` and ``meta.json`` record.
+        """
         return path.relative_to(self.root).as_posix()
 
 
@@ -167,6 +221,16 @@ def scan_images(folder: str | os.PathLike) -> ImageFolder:
 
     The check reads file signatures only (``cv2.haveImageReader``); a file that passes it but
     is truncated raises :class:`InputError` when it is loaded.
+
+    Parameters
+    ----------
+    folder : path-like
+        The ``--images`` folder; its files with an image suffix are listed recursively.
+
+    Returns
+    -------
+    ImageFolder
+        The folder (absolute), its readable images and the files that are not, each sorted.
 
     Raises
     ------
@@ -187,6 +251,16 @@ def image_shape(path: str | os.PathLike) -> tuple[int, int]:
     """(height, width) of an image file, read from its header (Pillow) without decoding the pixels.
 
     Formats Pillow does not know are decoded with OpenCV instead.
+
+    Parameters
+    ----------
+    path : path-like
+        An image file.
+
+    Returns
+    -------
+    tuple of int
+        (height, width), px.
     """
     try:
         with Image.open(path) as image:
@@ -209,6 +283,11 @@ def refuse_small_images(files: Sequence[Path], side: int, *, root: Path, hint: s
         Folder the files are named relative to in the message.
     hint : str
         What the user can do instead, appended to the message.
+
+    Raises
+    ------
+    InputError
+        When any image is too small: the count and the first five, with their sizes.
     """
     small = [(path, image_shape(path)) for path in files]
     small = [(path, shape) for path, shape in small if min(shape) < side]
@@ -218,5 +297,6 @@ def refuse_small_images(files: Sequence[Path], side: int, *, root: Path, hint: s
         )
         more = f" and {len(small) - 5} more" if len(small) > 5 else ""
         raise InputError(
-            f"{len(small)} of {len(files)} images are smaller than {side} px on their shorter side: {listed}{more}; {hint}"
+            f"{len(small)} of {len(files)} images are smaller than {side} px on their shorter side: "
+            f"{listed}{more}; {hint}"
         )

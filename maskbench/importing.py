@@ -63,7 +63,13 @@ class ImportConfig(Config):
     append: bool
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values out of range."""
+        """Raise :class:`ConfigError` for values out of range.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first setting out of range and its allowed range.
+        """
         if self.chunk_size < 1 or self.workers < 0:
             raise ConfigError("chunk_size must be >= 1 and workers >= 0")
         if not 0 < self.polarity_ratio < 1:
@@ -73,7 +79,13 @@ class ImportConfig(Config):
 
     @property
     def binarize_level(self) -> int | None:
-        """The level of ``--threshold`` (0..254), or None when non-binary images are refused."""
+        """The level of ``--threshold`` (0..254), or None when non-binary images are refused.
+
+        Returns
+        -------
+        int or None
+            ``threshold`` when it is >= 0; None for -1.
+        """
         return self.threshold if self.threshold >= 0 else None
 
 
@@ -155,10 +167,16 @@ def import_masks(
     threshold = config.binarize_level
     run = f"import {root.resolve()} invert={config.invert} threshold={threshold}"
     summary = append_in_chunks(
-        Path(out), run=run, count=len(files), chunk_size=config.chunk_size,
-        make_chunk=_ImportChunk(root, files, config.invert, threshold), workers=config.workers,
-        overwrite=overwrite, append=config.append, desc="import-masks",
-    )  # fmt: skip
+        Path(out),
+        run=run,
+        count=len(files),
+        chunk_size=config.chunk_size,
+        make_chunk=_ImportChunk(root, files, config.invert, threshold),
+        workers=config.workers,
+        overwrite=overwrite,
+        append=config.append,
+        desc="import-masks",
+    )
     records = MaskStore.open(out).records()
     imported = records[records["group"].str.startswith(f"{run} items ")]
     message = polarity_message(imported["hole_ratio"].to_numpy(), limit=config.polarity_ratio)

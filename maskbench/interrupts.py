@@ -42,6 +42,12 @@ def interrupt_requested() -> Iterator[threading.Event]:
 
     Outside the main thread (where Python cannot install signal handlers) the flag is never set
     and Ctrl-C behaves as usual.
+
+    Yields
+    ------
+    threading.Event
+        Set by the first Ctrl-C during the block; the previous SIGINT handler is back after the
+        block (and after that first Ctrl-C).
     """
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -50,6 +56,15 @@ def interrupt_requested() -> Iterator[threading.Event]:
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
+        """Set the flag and put the previous handler back, so that a second Ctrl-C interrupts.
+
+        Parameters
+        ----------
+        signum : int
+            ``signal.SIGINT``.
+        frame : frame or None
+            The interrupted stack frame (unused).
+        """
         requested.set()
         signal.signal(signal.SIGINT, previous)
 

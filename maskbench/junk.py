@@ -78,7 +78,18 @@ class PairCheck:
 
 
 def luminance(frame: np.ndarray) -> np.ndarray:
-    """(H, W) float32 luminance (Rec. 601) of an (H, W, 3) float32 RGB frame in [0, 1]."""
+    """Luminance (Rec. 601 weights) of an RGB frame.
+
+    Parameters
+    ----------
+    frame : (H, W, 3) float32 ndarray
+        RGB in [0, 1]; other float dtypes are converted.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        Luminance in [0, 1].
+    """
     return cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2GRAY)
 
 
@@ -111,7 +122,7 @@ def histogram_distance(first: np.ndarray, second: np.ndarray) -> float:
     Returns
     -------
     float
-        ½ Σ |p − q| over :data:`HISTOGRAM_BINS` bins, in [0, 1]: 0 for equal histograms,
+        ``½ Σ |p − q|`` over :data:`HISTOGRAM_BINS` bins, in [0, 1]: 0 for equal histograms,
         1 for disjoint ones.
     """
     histograms = []
@@ -154,6 +165,11 @@ def occluded_share(occluded: np.ndarray, disoccluded: np.ndarray) -> float:
     ----------
     occluded, disoccluded : (H, W) bool ndarray
         Raw (uncleaned) occlusion mask of the first frame and disocclusion mask of the second.
+
+    Returns
+    -------
+    float
+        In [0, 1]: the mean of the two masks' shares of True pixels.
     """
     return 0.5 * (
         float(np.count_nonzero(occluded)) / occluded.size + float(np.count_nonzero(disoccluded)) / disoccluded.size

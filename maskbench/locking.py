@@ -46,7 +46,7 @@ _warned: set[Path] = set()
 
 
 def _process_lock(path: Path) -> _ProcessLock:
-    """This process's lock of ``path`` (a fresh one in a forked child: locks are not inherited)."""
+    """The lock of ``path`` in this process (a fresh one in a forked child: locks are not inherited)."""
     with _registry_guard:
         lock = _registry.get(path)
         if lock is None or lock.pid != os.getpid():

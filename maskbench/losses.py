@@ -28,9 +28,9 @@ import os
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
+from torch.nn import functional
 
 from maskbench.errors import InputError
 from maskbench.weights import WeightsFile, locate_weights
@@ -78,6 +78,8 @@ class VGG16Features(nn.Module):
     MissingWeightsError
         The file is not there and cannot be downloaded (offline, or ``MASKBENCH_OFFLINE=1``):
         the message names the file, its URL and the folder to put it in.
+    InputError
+        The file is not a VGG-16 state dict torchvision can load.
 
     Notes
     -----
@@ -95,18 +97,43 @@ class VGG16Features(nn.Module):
         except Exception as error:
             raise InputError(f"{path} is not torchvision's VGG-16 weights: {str(error).splitlines()[0]}") from None
         starts = (0, *_VGG16_POOL_ENDS[:-1])
-        self.slices = nn.ModuleList(network.features[start:end] for start, end in zip(starts, _VGG16_POOL_ENDS))
+        self.slices = nn.ModuleList(
+            network.features[start:end] for start, end in zip(starts, _VGG16_POOL_ENDS, strict=True)
+        )
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.eval()
 
     def train(self, mode: bool = True) -> VGG16Features:
-        """Stays in eval mode: the extractor is fixed."""
+        """Stays in eval mode: the extractor is fixed.
+
+        Parameters
+        ----------
+        mode : bool
+            Ignored (``module.train()`` on the whole network reaches here).
+
+        Returns
+        -------
+        VGG16Features
+            The extractor itself, still in eval mode.
+        """
         return super().train(False)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """pool1, pool2, pool3 activations of (B, 3, H, W) images in [0, 1]."""
+        """pool1, pool2, pool3 activations of (B, 3, H, W) images in [0, 1].
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            (B, 3, H, W) float RGB in [0, 1].
+
+        Returns
+        -------
+        list of torch.Tensor
+            (B, 64, H/2, W/2), (B, 128, H/4, W/4) and (B, 256, H/8, W/8) (sizes rounded
+            down), in the dtype of ``image``.
+        """
         features, outputs = (image - self.mean) / self.std, []
         for layer in self.slices:
             features = layer(features)
@@ -115,33 +142,104 @@ class VGG16Features(nn.Module):
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Normalised Gram matrix ``ΨᵀΨ / (C·H·W)`` of (B, C, H, W) features → (B, C, C), float32."""
+    """Normalised Gram matrix ``ΨᵀΨ / (C·H·W)`` of (B, C, H, W) features → (B, C, C), float32.
+
+    Parameters
+    ----------
+    features : torch.Tensor
+        (B, C, H, W) feature maps, any float dtype (computed in float32).
+
+    Returns
+    -------
+    torch.Tensor
+        (B, C, C) float32: the channel inner products divided by ``K_n⁻¹ = C·H·W``.
+    """
     batch, channels, height, width = features.shape
     flat = features.float().reshape(batch, channels, height * width)
     return flat @ flat.transpose(1, 2) / (channels * height * width)
 
 
 def composite(output: torch.Tensor, target: torch.Tensor, valid_mask: torch.Tensor) -> torch.Tensor:
-    """``I_comp``: ``target`` where ``valid_mask`` is 1, ``output`` in the hole."""
+    """``I_comp``: ``target`` where ``valid_mask`` is 1, ``output`` in the hole.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        (B, C, H, W) float, the network's prediction ``I_out``.
+    target : torch.Tensor
+        (B, C, H, W) float, the ground truth ``I_gt``.
+    valid_mask : torch.Tensor
+        (B, 1 or C, H, W) float, 1 = valid, 0 = hole.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, C, H, W): ``M ⊙ I_gt + (1 − M) ⊙ I_out``.
+    """
     return valid_mask * target + (1 - valid_mask) * output
 
 
 def pixel_losses(
     output: torch.Tensor, target: torch.Tensor, valid_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L_valid, L_hole)``: mean ℓ1 error on valid and on hole pixels (zeros elsewhere)."""
+    """``(L_valid, L_hole)``: mean ℓ1 error on valid and on hole pixels (zeros elsewhere).
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        (B, C, H, W) float, ``I_out``.
+    target : torch.Tensor
+        (B, C, H, W) float, ``I_gt``.
+    valid_mask : torch.Tensor
+        (B, 1 or C, H, W) float, 1 = valid, 0 = hole.
+
+    Returns
+    -------
+    L_valid, L_hole : torch.Tensor
+        Scalars: the means over all elements of ``M ⊙ |I_out − I_gt|`` and of
+        ``(1 − M) ⊙ |I_out − I_gt|``.
+    """
     error = (output - target).abs()
     return (valid_mask * error).mean(), ((1 - valid_mask) * error).mean()
 
 
 def perceptual_loss(features: list[torch.Tensor], target_features: list[torch.Tensor]) -> torch.Tensor:
-    """One sum of eq. (3): ``Σ_n mean |Ψ_n(I) − Ψ_n(I_gt)|``."""
-    return sum((a.float() - b.float()).abs().mean() for a, b in zip(features, target_features))  # type: ignore[return-value]
+    """One sum of eq. (3): ``Σ_n mean |Ψ_n(I) − Ψ_n(I_gt)|``.
+
+    Parameters
+    ----------
+    features : list of torch.Tensor
+        Ψ_n(I), one (B, C_n, H_n, W_n) map per layer n.
+    target_features : list of torch.Tensor
+        Ψ_n(I_gt), the same layers and shapes.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar float32: the sum over the layers of the mean absolute difference.
+    """
+    # why the type ignore: sum() is typed Tensor | int (0 for no terms); there is a term per layer
+    return sum((a.float() - b.float()).abs().mean() for a, b in zip(features, target_features, strict=True))  # type: ignore[return-value]
 
 
 def style_loss(features: list[torch.Tensor], target_features: list[torch.Tensor]) -> torch.Tensor:
-    """Eq. (4)/(5): ``Σ_n mean |G_n(I) − G_n(I_gt)|`` with normalised Gram matrices."""
-    return sum((gram_matrix(a) - gram_matrix(b)).abs().mean() for a, b in zip(features, target_features))  # type: ignore[return-value]
+    """Eq. (4)/(5): ``Σ_n mean |G_n(I) − G_n(I_gt)|`` with normalised Gram matrices.
+
+    Parameters
+    ----------
+    features : list of torch.Tensor
+        Ψ_n(I), one (B, C_n, H_n, W_n) map per layer n.
+    target_features : list of torch.Tensor
+        Ψ_n(I_gt), the same layers and shapes.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar float32: the sum over the layers of the mean absolute difference of the
+        (B, C_n, C_n) Gram matrices (:func:`gram_matrix`).
+    """
+    # why the type ignore: sum() is typed Tensor | int (0 for no terms); there is a term per layer
+    return sum((gram_matrix(a) - gram_matrix(b)).abs().mean() for a, b in zip(features, target_features, strict=True))  # type: ignore[return-value]
 
 
 def total_variation_loss(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
@@ -160,7 +258,7 @@ def total_variation_loss(image: torch.Tensor, hole: torch.Tensor) -> torch.Tenso
         Scalar: mean over horizontal pairs plus mean over vertical pairs, pairs with a
         pixel outside the dilated hole counting zero.
     """
-    region = F.max_pool2d(hole.float(), kernel_size=3, stride=1, padding=1)
+    region = functional.max_pool2d(hole.float(), kernel_size=3, stride=1, padding=1)
     horizontal = region[..., :, 1:] * region[..., :, :-1]
     vertical = region[..., 1:, :] * region[..., :-1, :]
     image = image.float()
@@ -180,11 +278,10 @@ class InpaintingLoss(nn.Module):
     weights : LossWeights
         Weights of the terms.
 
-    Call
-    ----
-    ``loss(output, target, valid_mask)`` with ``output`` = ``I_out`` and ``target`` = ``I_gt``
-    (B, 3, H, W) and ``valid_mask`` (B, 1 or 3, H, W), 1 = valid. Returns a dict of scalar
-    tensors: every term of :data:`TERMS` (unweighted) and ``"total"`` (weighted sum).
+    Notes
+    -----
+    ``loss(output, target, valid_mask)`` returns every term of :data:`TERMS` (unweighted)
+    and ``"total"`` (the weighted sum); see :meth:`forward`.
     """
 
     def __init__(self, feature_extractor: nn.Module, *, weights: LossWeights) -> None:
@@ -193,6 +290,23 @@ class InpaintingLoss(nn.Module):
         self.weights = weights
 
     def forward(self, output: torch.Tensor, target: torch.Tensor, valid_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss terms of a batch and their weighted sum.
+
+        Parameters
+        ----------
+        output : torch.Tensor
+            (B, 3, H, W) float, ``I_out``, the network's prediction (gradients flow back to it).
+        target : torch.Tensor
+            (B, 3, H, W) float in [0, 1], ``I_gt``.
+        valid_mask : torch.Tensor
+            (B, 1 or 3, H, W), 1 = valid, 0 = hole (any dtype; converted to that of ``output``).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalar float32 tensors: every term of :data:`TERMS` (unweighted) and ``"total"``,
+            eq. (7).
+        """
         output, target = output.float(), target.float()
         valid_mask = valid_mask.to(output.dtype)
         comp = composite(output, target, valid_mask)

@@ -1,7 +1,7 @@
-"""``manifest.csv`` of a split: one typed :class:`ManifestRow` per mask, written and read back.
+r"""``manifest.csv`` of a split: one typed :class:`ManifestRow` per mask, written and read back.
 
 The file has one header line (:data:`MANIFEST_COLUMNS`) and one line per mask in file-number
-order, ``\\n`` line ends. Integers are written in decimal, flags as ``0``/``1`` and floats as
+order, ``\n`` line ends. Integers are written in decimal, flags as ``0``/``1`` and floats as
 Python's ``repr`` (shortest text that reads back to the same float, ``nan`` for none), so a
 row read back equals the row written.
 """

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from maskbench.errors import InputError
 from maskbench.flow_choice import check_merge_methods
+from maskbench.packing import PackedHoles
 from maskbench.progress import progress
-from maskbench.store import MaskStore, PackedHoles
+from maskbench.store import MaskStore
 
 
 @dataclass
@@ -39,7 +40,14 @@ class MergeSummary:
     ungrouped: int = 0
 
     def to_text(self) -> str:
-        """Multi-line human summary: what was copied, what was skipped as already there."""
+        """Multi-line human summary: what was copied, what was skipped as already there.
+
+        Returns
+        -------
+        str
+            Lines without a final line end: the counts, a line per skipped group, and a
+            warning when masks without a group were copied.
+        """
         lines = [f"merged {self.masks_copied} masks of {self.groups_copied} groups into {self.store}"]
         if self.duplicates:
             lines.append(f"skipped {len(self.duplicates)} groups already in the output:")
@@ -114,7 +122,7 @@ def merge_stores(
     check_merge_methods([*opened, target], allow_mixed=allow_mixed_methods)
     summary = MergeSummary(target_path)
     present = target.groups()
-    for path, source in zip(sources, opened):
+    for path, source in zip(sources, opened, strict=True):
         records = source.records()
         # groups of masks, then those of videos that gave none (recorded by empty shards)
         groups = list(dict.fromkeys([*records["group"], *sorted(source.groups())]))

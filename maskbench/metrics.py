@@ -1,12 +1,12 @@
 """Image-quality metrics of inpainting: ℓ1, PSNR, SSIM, Inception Score and FID.
 
 Every metric compares the composite ``I_comp`` (the model's output with the non-hole pixels
-set to the ground truth, :func:`maskbench.compositing.composite`) with the ground truth, over the whole RGB image,
-values in [0, 1], one value per image. Per-bin figures are means of per-image values
+set to the ground truth, :func:`maskbench.compositing.composite`) with the ground truth, over the
+whole RGB image, values in [0, 1], one value per image. Per-bin figures are means of per-image values
 (ℓ1, PSNR, SSIM) or are computed on the bin's set of images (IS, FID).
 
 Conventions (Liu et al. 2018, Table 1)
--------------------------------------
+--------------------------------------
 * ℓ1 = mean absolute error over all H·W·3 values × 100 (percent).
 * PSNR = 10·log10(1 / MSE), data range 1, MSE over all H·W·3 values; +inf when the images are
   equal (as :func:`skimage.metrics.peak_signal_noise_ratio`).
@@ -59,7 +59,14 @@ def check_pair_batch(output: torch.Tensor, target: torch.Tensor) -> None:
     Parameters
     ----------
     output, target : torch.Tensor
-        Floating point, shape (B, C, H, W), same shape and device.
+        Floating point, shape (B, C, H, W), same shape and device; H and W at least 11 (SSIM's
+        window).
+
+    Raises
+    ------
+    InputError
+        A tensor that is not floating point or not 4-D, shapes or devices that differ, or
+        images smaller than SSIM's 11-px window.
     """
     for name, tensor in (("output", output), ("target", target)):
         if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() or tensor.ndim != 4:
@@ -86,7 +93,7 @@ class PairStatistics:
     Attributes
     ----------
     abs_error_sum : ndarray
-        Σ |output − target| over the H·W·C values.
+        Σ ``|output − target|`` over the H·W·C values.
     squared_error_sum : ndarray
         Σ (output − target)² over the same values.
     ssim_sum : ndarray
@@ -109,24 +116,48 @@ class PairStatistics:
 
     @property
     def l1(self) -> np.ndarray:
-        """Mean absolute error × 100 (%), shape (B,)."""
+        """Mean absolute error × 100 (%), shape (B,).
+
+        Returns
+        -------
+        ndarray
+            float64 (B,), in [0, 100] for images in [0, 1].
+        """
         return 100.0 * self.abs_error_sum / self.values
 
     @property
     def psnr(self) -> np.ndarray:
-        """PSNR in dB with data range 1, shape (B,); +inf for identical images."""
+        """PSNR in dB with data range 1, shape (B,); +inf for identical images.
+
+        Returns
+        -------
+        ndarray
+            float64 (B,), 10·log10(1 / MSE) dB, 0 or more for images in [0, 1].
+        """
         mse = self.squared_error_sum / self.values
         with np.errstate(divide="ignore"):
             return 10.0 * np.log10(DATA_RANGE**2 / mse)
 
     @property
     def ssim(self) -> np.ndarray:
-        """Mean SSIM (channels averaged), shape (B,)."""
+        """Mean SSIM (channels averaged), shape (B,).
+
+        Returns
+        -------
+        ndarray
+            float64 (B,), Wang et al.'s SSIM in [-1, 1] (1: identical images).
+        """
         return self.ssim_sum / self.ssim_values
 
     @property
     def ssim_paper(self) -> np.ndarray:
-        """Mean of the literature's SSIM map over pixels and channels, shape (B,)."""
+        """Mean of the literature's SSIM map over pixels and channels, shape (B,).
+
+        Returns
+        -------
+        ndarray
+            float64 (B,), in [-1, 1] (1: identical images); see :mod:`maskbench.ssim_maps`.
+        """
         return self.ssim_paper_sum / self.values
 
 
@@ -136,17 +167,21 @@ def pair_statistics(output: torch.Tensor, target: torch.Tensor) -> PairStatistic
     Parameters
     ----------
     output, target : (B, C, H, W) float torch.Tensor
-        Values in [0, 1] (data range 1), any device; usually ``output`` is :func:`maskbench.compositing.composite`.
+        Values in [0, 1] (data range 1), any device; usually ``output`` is
+        :func:`maskbench.compositing.composite`.
 
     Returns
     -------
     PairStatistics
+        float64 sums of shape (B,) per image, on the CPU; its properties give ℓ1, PSNR, SSIM and
+        SSIM_paper.
 
     Notes
     -----
-    Both SSIMs come from one pass of float64 filtered moments (:func:`maskbench.ssim_maps.ssim_plane_sums`),
-    image plane by image plane and strip by strip on the CPU so that the maps stay in the cache;
-    that part runs with one torch thread (:func:`_plane_threads`). All sums are float64.
+    Both SSIMs come from one pass of float64 filtered moments
+    (:func:`maskbench.ssim_maps.ssim_plane_sums`), image plane by image plane and strip by strip
+    on the CPU so that the maps stay in the cache; that part runs with one torch thread
+    (:func:`_plane_threads`). All sums are float64.
     """
     check_pair_batch(output, target)
     batch, channels, height, width = output.shape
@@ -205,8 +240,9 @@ def ssim_map_valid(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Returns
     -------
-    (B, C, H − 2r, W − 2r) float64 torch.Tensor, r = 5; the values that :func:`pair_statistics`
-    averages into ``ssim`` (see :mod:`maskbench.ssim_maps`).
+    torch.Tensor
+        (B, C, H − 2r, W − 2r) float64, r = 5, values in [-1, 1]: the values that
+        :func:`pair_statistics` averages into ``ssim`` (see :mod:`maskbench.ssim_maps`).
     """
     return _ssim_maps(output, target)[0]
 
@@ -221,7 +257,8 @@ def ssim_map_literature(output: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
     Returns
     -------
-    (B, C, H, W) float64 torch.Tensor; its mean over C·H·W is ``ssim_paper``.
+    torch.Tensor
+        (B, C, H, W) float64, values in [-1, 1]; its mean over C·H·W is ``ssim_paper``.
     """
     return _ssim_maps(output, target)[1]
 
@@ -256,6 +293,11 @@ def inception_score(probabilities: np.ndarray | torch.Tensor, *, splits: int = I
     (mean, std) : float
         Mean and standard deviation over the splits of exp(E_x KL(p(y|x) ‖ p(y))), p(y)
         being the mean over the split. NaN when N < ``splits`` (a split would be empty).
+
+    Raises
+    ------
+    InputError
+        When ``probabilities`` is not 2-D.
     """
     p = torch.as_tensor(np.asarray(probabilities), dtype=torch.float64)
     if p.ndim != 2:
@@ -275,7 +317,25 @@ def inception_score(probabilities: np.ndarray | torch.Tensor, *, splits: int = I
 def inception_score_of_logits(
     logits: np.ndarray | torch.Tensor, *, splits: int = INCEPTION_SPLITS
 ) -> tuple[float, float]:
-    """:func:`inception_score` of ``softmax(logits)`` (computed in float64); logits (N, K)."""
+    """:func:`inception_score` of ``softmax(logits)`` (computed in float64).
+
+    Parameters
+    ----------
+    logits : (N, K) array
+        Unnormalised class scores of each image (the network's 1008-way unbiased logits).
+    splits : int
+        As for :func:`inception_score`.
+
+    Returns
+    -------
+    (mean, std) : float
+        As :func:`inception_score` returns them; NaN when N < ``splits``.
+
+    Raises
+    ------
+    InputError
+        When ``logits`` is not 2-D.
+    """
     values = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     return inception_score(values.softmax(dim=1), splits=splits)
 
@@ -294,6 +354,11 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
         ‖μa − μb‖² + tr(Σa) + tr(Σb) − 2·tr((Σa Σb)^½); tr((Σa Σb)^½) is the sum of the square
         roots of the eigenvalues of Σa Σb (their real parts), as torch-fidelity computes it.
         NaN when a set has fewer than 2 rows.
+
+    Raises
+    ------
+    InputError
+        When the sets are not 2-D or their feature dimensions D differ.
 
     Notes
     -----

@@ -51,7 +51,20 @@ class Pair:
 
 
 def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
-    """All masks, or the first ``limit_per_bin`` of each (bin, class); in file order."""
+    """All masks, or the first ``limit_per_bin`` of each (bin, class); in file order.
+
+    Parameters
+    ----------
+    testset : TestSet
+        The split (:func:`maskbench.splits.read_testset`).
+    limit_per_bin : int
+        Masks kept per (ratio bin, border class); 0, or ``testset.per_bin`` or more: all.
+
+    Returns
+    -------
+    list of TestMask
+        The selected masks in file order: the first ``limit_per_bin`` of each of the 12 cells.
+    """
     if limit_per_bin <= 0 or limit_per_bin >= testset.per_bin:
         return list(testset.masks)
     return [mask for mask in testset.masks if testset_position(mask.index, per_bin=testset.per_bin)[2] < limit_per_bin]
@@ -59,6 +72,24 @@ def select_masks(testset: TestSet, *, limit_per_bin: int) -> list[TestMask]:
 
 def make_pairs(masks: Sequence[TestMask], images: ImageFolder, *, seed: int, reuse_images: bool) -> list[Pair]:
     """Assign images to masks by a seeded permutation (see the module docstring).
+
+    Parameters
+    ----------
+    masks : sequence of TestMask
+        The selected masks (:func:`select_masks`), in file order; their rank is the position q.
+    images : ImageFolder
+        The readable images (:func:`maskbench.images.scan_images`), in sorted order.
+    seed : int
+        Seed of the permutations (0 or more): the same seed and inputs give the same pairs.
+    reuse_images : bool
+        Allow more masks than images: the masks beyond each multiple of the image count take a
+        fresh permutation.
+
+    Returns
+    -------
+    list of Pair
+        One pair per mask, in the order of ``masks`` (position 0, 1, …); a pair's id is its
+        mask's number.
 
     Raises
     ------
@@ -104,7 +135,20 @@ def pair_position(_number: int, pair: Pair) -> int:
 
 
 def sample_pair_ids(pairs: Sequence[Pair], *, per_bin: int) -> set[str]:
-    """The first ``per_bin`` pairs of each (bin, class): those shown in ``samples.png``."""
+    """The first ``per_bin`` pairs of each (bin, class): those shown in ``samples.png``.
+
+    Parameters
+    ----------
+    pairs : sequence of Pair
+        All pairs of the split, in order of position (every shard's, so that all shards agree).
+    per_bin : int
+        Pairs taken per (ratio bin, border class), 0 or more.
+
+    Returns
+    -------
+    set of str
+        The chosen pairs' ids.
+    """
     taken: dict[tuple[int, str], int] = {}
     chosen = set()
     for pair in pairs:
@@ -123,7 +167,24 @@ def _digest(items: Iterable[str]) -> str:
 
 
 def pairing_key(pairs: Sequence[Pair], testset: TestSet, *, seed: int) -> dict[str, Any]:
-    """What makes two runs' pairs the same: a hash of (pair id, bin, class, image name) and the seed."""
+    """What makes two runs' pairs the same: a hash of (pair id, bin, class, image name) and the seed.
+
+    Parameters
+    ----------
+    pairs : sequence of Pair
+        All pairs of the split (every shard's), in order of position.
+    testset : TestSet
+        The split they come from.
+    seed : int
+        The seed that paired them.
+
+    Returns
+    -------
+    dict
+        ``seed``, ``testset_kind``, ``testset_per_bin``, ``testset_invert``, ``pairs`` (count) and
+        ``pairs_sha256`` (hex SHA-256 of one ``"id,bin,class,image"`` line per pair): what
+        ``run.json`` records under ``pairing``.
+    """
     return {
         "seed": seed,
         "testset_kind": testset.kind,

@@ -94,13 +94,40 @@ PUBLISHED_METRICS: tuple[PublishedMetric, ...] = (
 
 
 def published_cells(metric: str, method: str) -> dict[str, float]:
-    """One published row as ``{"(0.01,0.1] N": value, …}`` (the column names of our Table 1)."""
+    """One published row as ``{"(0.01,0.1] N": value, …}`` (the column names of our Table 1).
+
+    Parameters
+    ----------
+    metric : {"l1", "psnr", "ssim", "iscore"}
+        Key of :data:`PUBLISHED_TABLE1`.
+    method : {"PM", "GL", "GnIpt", "Conv", "PConv"}
+        One of :data:`PAPER_METHODS`.
+
+    Returns
+    -------
+    dict
+        Column → published value, the 12 columns in our order (ℓ1 in %, PSNR in dB).
+    """
     columns = [f"{label} {border}" for label in BIN_LABELS for border in BORDER_CLASSES]
-    return dict(zip(columns, PUBLISHED_TABLE1[metric][method]))
+    return dict(zip(columns, PUBLISHED_TABLE1[metric][method], strict=True))
 
 
 def published_rows(compare_with: str) -> dict[str, dict[str, float]]:
-    """Row label → cells of every published row drawn against our column ``compare_with``."""
+    """Row label → cells of every published row drawn against our column ``compare_with``.
+
+    Parameters
+    ----------
+    compare_with : str
+        One of our metric columns (``"l1"``, ``"psnr"``, ``"ssim_paper"``, ...), or ``""`` for the
+        published rows that have no counterpart of ours.
+
+    Returns
+    -------
+    dict
+        Row label (e.g. ``"PSNR(PConv) [published, Places2]"``) → :func:`published_cells`, one
+        entry per method in :data:`PAPER_METHODS` order; empty when no published metric is drawn
+        against ``compare_with``.
+    """
     return {
         published.label.format(method): published_cells(published.metric, method)
         for published in PUBLISHED_METRICS
@@ -110,5 +137,12 @@ def published_rows(compare_with: str) -> dict[str, dict[str, float]]:
 
 
 def published_apart() -> dict[str, dict[str, float]]:
-    """Row label → cells of the published rows that have no counterpart of ours (IScore on ImageNet)."""
+    """Row label → cells of the published rows that have no counterpart of ours (IScore on ImageNet).
+
+    Returns
+    -------
+    dict
+        ``published_rows("")``: the five ``IScore(METHOD) [published, ImageNet; not comparable]``
+        rows.
+    """
     return published_rows("")

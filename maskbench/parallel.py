@@ -150,9 +150,9 @@ def map_ordered(
     chunksize : int
         Items handed to a worker at a time.
 
-    Returns
-    -------
-    iterator
+    Yields
+    ------
+    object
         The results, in the order of ``items``.
     """
     with WorkerPool(workers) as pool:
@@ -169,9 +169,9 @@ def batches(items: Iterable[ItemT], size: int) -> Iterator[list[ItemT]]:
     size : int
         Items per batch, at least 1.
 
-    Returns
-    -------
-    iterator of list
+    Yields
+    ------
+    list
         The batches, in order.
     """
     batch: list[ItemT] = []

@@ -122,7 +122,13 @@ class GenerateConfig(Config):
     append: bool
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values out of range."""
+        """Raise :class:`ConfigError` for values out of range.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first setting out of range and its allowed range.
+        """
         if self.count < 0:
             raise ConfigError(f"count must be >= 0, got {self.count}")
         if min(self.size) < 16:
@@ -161,9 +167,17 @@ def deepfill_strokes(shape: tuple[int, int], rng: np.random.Generator) -> np.nda
     1–3 strokes of 4–12 vertices; turns alternate around 2π/5 ± 2π/15; segment lengths
     ~ N(r, r/2) clipped to [0, 2r] with r = diagonal/8; widths 12–40 px at 256 px.
 
+    Parameters
+    ----------
+    shape : (int, int)
+        Mask height and width, px.
+    rng : numpy.random.Generator
+        The mask's random generator; the only source of randomness.
+
     Returns
     -------
     (H, W) bool ndarray
+        True = hole.
     """
     height, width = shape
     scale = min(shape) / 256
@@ -196,9 +210,20 @@ def deepfill_strokes(shape: tuple[int, int], rng: np.random.Generator) -> np.nda
 def polyline_strokes(shape: tuple[int, int], rng: np.random.Generator, preset: PolylinePreset) -> np.ndarray:
     """LaMa-style irregular strokes (and boxes) for one :class:`PolylinePreset`.
 
+    Parameters
+    ----------
+    shape : (int, int)
+        Mask height and width, px.
+    rng : numpy.random.Generator
+        The mask's random generator; the only source of randomness.
+    preset : PolylinePreset
+        Stroke counts, widths, lengths and boxes, defined at ``preset.reference`` px and
+        scaled with the shorter side of ``shape``.
+
     Returns
     -------
     (H, W) bool ndarray
+        True = hole.
     """
     height, width = shape
     scale = min(shape) / preset.reference
@@ -246,9 +271,23 @@ def blobs(
 ) -> np.ndarray:
     """Smooth random blobs (or their thin outlines), sometimes with small square blocks.
 
+    Parameters
+    ----------
+    shape : (int, int)
+        Mask height and width, px.
+    rng : numpy.random.Generator
+        The mask's random generator; the only source of randomness.
+    config : GenerateConfig
+        ``blob_count``, ``blob_radius`` (px at 512 px, scaled with the shorter side of
+        ``shape``) and ``square_proba``.
+    outline : bool
+        Draw each blob's outline, 2–9 px thick at 512 px (open or closed at random), instead
+        of filling it.
+
     Returns
     -------
     (H, W) bool ndarray
+        True = hole.
     """
     height, width = shape
     scale = min(shape) / 512
@@ -271,7 +310,24 @@ def blobs(
 
 
 def strokes(shape: tuple[int, int], rng: np.random.Generator, config: GenerateConfig) -> tuple[np.ndarray, str]:
-    """Brush strokes of a preset drawn from ``config.stroke_presets``: (hole, preset name)."""
+    """Brush strokes of a preset drawn from ``config.stroke_presets``: (hole, preset name).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Mask height and width, px.
+    rng : numpy.random.Generator
+        The mask's random generator; the only source of randomness.
+    config : GenerateConfig
+        ``stroke_presets``, drawn uniformly.
+
+    Returns
+    -------
+    hole : (H, W) bool ndarray
+        True = hole.
+    preset : {"deepfill", "thin", "medium", "thick"}
+        The preset drawn.
+    """
     preset = str(config.stroke_presets[int(rng.integers(0, len(config.stroke_presets)))])
     if preset == "deepfill":
         return deepfill_strokes(shape, rng), preset
@@ -280,6 +336,13 @@ def strokes(shape: tuple[int, int], rng: np.random.Generator, config: GenerateCo
 
 def generate_mask(index: int, config: GenerateConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """The procedural mask number ``index`` of a run, from ``item_rng(config.seed, index)``.
+
+    Parameters
+    ----------
+    index : int
+        Mask number in the run, >= 0.
+    config : GenerateConfig
+        The run's settings (``kind``, ``size``, ``seed`` and the generators' ranges).
 
     Returns
     -------
@@ -344,9 +407,16 @@ def generate_masks(
     config = config if config is not None else GenerateConfig.load()
     run = f"generate kind={config.kind} seed={config.seed} size={config.size[0]}x{config.size[1]}"
     return append_in_chunks(
-        Path(out), run=run, count=config.count, chunk_size=config.chunk_size, make_chunk=_ChunkMaker(config),
-        workers=config.workers, overwrite=overwrite, append=config.append, desc="generate",
-    )  # fmt: skip
+        Path(out),
+        run=run,
+        count=config.count,
+        chunk_size=config.chunk_size,
+        make_chunk=_ChunkMaker(config),
+        workers=config.workers,
+        overwrite=overwrite,
+        append=config.append,
+        desc="generate",
+    )
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,16 @@ def progress(
     ----------
     iterable : iterable
         The items, passed through unchanged.
-    total, desc, unit, enabled
-        As in :func:`progress_bar`.
+    total : int or None
+        Number of items (None: unknown, no percentage), as in :func:`progress_bar`.
+    desc, unit : str
+        Label in front of the bar, and the name of one item (``"frame"``, ``"pair"``).
+    enabled : bool
+        False hides the bar; it is always hidden on ranks other than 0.
 
-    Returns
-    -------
-    iterator
+    Yields
+    ------
+    object
         The items of ``iterable``, in order.
     """
     bar = progress_bar(total=total, desc=desc, unit=unit, enabled=enabled)

@@ -23,16 +23,40 @@ RUN_ONLY_KEYS: frozenset[str] = frozenset(
 
 
 def provenance(config: Any) -> dict[str, Any]:
-    """``{"maskbench": version, "config": {key: value}}`` of a run's configuration dataclass,
-    without :data:`RUN_ONLY_KEYS`.
+    """The provenance record of a run: maskbench's version and its configuration.
+
+    Parameters
+    ----------
+    config : dataclass
+        The run's configuration dataclass (e.g. :class:`~maskbench.testset_config.TestsetConfig`).
+
+    Returns
+    -------
+    dict
+        ``{"maskbench": version, "config": {key: value}}``: the version string and every
+        field of ``config`` as :func:`maskbench.config.config_as_dict` gives it (JSON-ready),
+        without :data:`RUN_ONLY_KEYS`.
     """
     settings = {key: value for key, value in config_as_dict(config).items() if key not in RUN_ONLY_KEYS}
     return {"maskbench": __version__, "config": settings}
 
 
 def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Names that differ between two :func:`provenance` records: ``"maskbench"`` for the
-    version, then the configuration keys (sorted; a key missing on one side differs).
+    """Names that differ between two :func:`provenance` records.
+
+    Parameters
+    ----------
+    recorded : dict
+        The record of an earlier run.
+    current : dict
+        The record of this run.
+
+    Returns
+    -------
+    list of str
+        ``"maskbench"`` first when the versions differ, then the configuration keys whose
+        values differ (sorted; a key missing on one side differs; :data:`RUN_ONLY_KEYS` never
+        count). Empty when the records agree.
     """
     changed = ["maskbench"] if recorded.get("maskbench") != current.get("maskbench") else []
     old, new = recorded.get("config", {}), current.get("config", {})

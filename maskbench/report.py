@@ -54,7 +54,21 @@ from maskbench.table1 import IS_ABSENT, build_table, table_for_csv, table_markdo
 
 @dataclass(frozen=True)
 class Report:
-    """What :func:`write_report` wrote."""
+    """What :func:`write_report` wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The folder holding ``pairs.csv``, ``table1.csv``, ``table1.md`` and the plots.
+    models : tuple of str
+        The model labels, in row order (a name, with its folder key when two models share it).
+    pairs : int
+        Pairs of the merged pair lists.
+    table : DataFrame
+        Table 1 as :func:`maskbench.table1.build_table` gives it.
+    inception : bool
+        Whether every folder had Inception features (IScore, IS and FID rows).
+    """
 
     out_dir: Path
     models: tuple[str, ...]
@@ -65,7 +79,7 @@ class Report:
 
 def _check_same_pairing(runs: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> None:
     first = runs[0]["pairing"]
-    for run, folder in zip(runs[1:], dirs[1:]):
+    for run, folder in zip(runs[1:], dirs[1:], strict=True):
         if run["pairing"] != first:
             differing = sorted(key for key in first if run["pairing"].get(key) != first[key])
             raise InputError(
@@ -77,7 +91,7 @@ def _check_same_pairing(runs: Sequence[dict[str, Any]], dirs: Sequence[Path]) ->
 def _models(runs: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> list[dict[str, Any]]:
     """Union of the runs' models in order of appearance; one key must mean one set of weights."""
     models: dict[str, dict[str, Any]] = {}
-    for run, folder in zip(runs, dirs):
+    for run, folder in zip(runs, dirs, strict=True):
         for entry in run["models"]:
             known = models.setdefault(entry["key"], entry)
             if known["spec"] != entry["spec"] or known["checkpoint_sha256"] != entry["checkpoint_sha256"]:
@@ -137,9 +151,15 @@ def _model_pairs(
     return merged, found
 
 
-def _inception_tables(pairs: pd.DataFrame, truth_features: dict[str, tuple[np.ndarray, np.ndarray]],
-                      model_features: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> dict[str, Any]:  # fmt: skip
-    """IS and FID of every model (by label) and IS of the ground truth, per cell (:data:`maskbench.table1.InceptionTables`)."""
+def _inception_tables(
+    pairs: pd.DataFrame,
+    truth_features: dict[str, tuple[np.ndarray, np.ndarray]],
+    model_features: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+) -> dict[str, Any]:
+    """IS and FID of every model (by label) and IS of the ground truth, per cell.
+
+    The result is a :data:`maskbench.table1.InceptionTables`.
+    """
     truth = _inception_by_bin(pairs, truth_features)
     tables: dict[str, Any] = {"is": {}, "fid": {}}
     for label, features in model_features.items():
@@ -166,8 +186,13 @@ def _write_sources_meta(
 ) -> None:
     """``meta.json`` of a merged report: its source folders, models, pairs and their runs' ``meta.json``."""
     sources = [json.loads((folder / META_FILE).read_text("utf-8")) for folder in dirs if (folder / META_FILE).is_file()]
-    meta = {"sources": [str(folder.resolve()) for folder in dirs], "models": models, "pairs": pairs,
-            "inception": inception, "runs": sources}  # fmt: skip
+    meta = {
+        "sources": [str(folder.resolve()) for folder in dirs],
+        "models": models,
+        "pairs": pairs,
+        "inception": inception,
+        "runs": sources,
+    }
     write_text_atomic(out_dir / META_FILE, json.dumps(meta, indent=2) + "\n")
 
 
@@ -194,6 +219,12 @@ def write_report(
     paper : bool
         Add the published rows of Liu et al. 2018's Table 1 to the table and the plots
         (:mod:`maskbench.paper`), labelled as published figures.
+
+    Returns
+    -------
+    Report
+        Where the report is, its model labels, its pair count, Table 1 and whether it has the
+        Inception rows.
 
     Raises
     ------

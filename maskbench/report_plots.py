@@ -61,21 +61,37 @@ def _confidence_halfwidths(per_pair: pd.DataFrame, metric: str) -> dict[str, dic
     return halfwidths
 
 
-def _plot_rows(axis: Axes, x: dict[str, float], rows: dict[str, dict[str, Any]], *, published: bool, colors: list[str],
-               bands: dict[str, dict[str, float]] | None = None) -> None:  # fmt: skip
-    """One line per row and border class; ours coloured, one marker and a small x shift per model, with
-    the 95 % confidence band of ``bands``; published grey with crosses.
+def _plot_rows(
+    axis: Axes,
+    x: dict[str, float],
+    rows: dict[str, dict[str, Any]],
+    *,
+    published: bool,
+    colors: list[str],
+    bands: dict[str, dict[str, float]] | None = None,
+) -> None:
+    """One line per row and border class; published rows grey with crosses.
+
+    Our rows are coloured, with one marker and a small x shift per model, and the 95 %
+    confidence band of ``bands``.
     """
     for number, (label, cells) in enumerate(rows.items()):
         shift = 0.0 if published else MODEL_SHIFT * (number - (len(rows) - 1) / 2)
-        for border, style in zip(BORDER_CLASSES, ("-", "--")):
+        for border, style in zip(BORDER_CLASSES, ("-", "--"), strict=True):
             columns = [cell_label(k, border) for k in range(N_RATIO_BINS)]
             values = np.array([_number(cells[column]) for column in columns])
             positions = [x[column] + shift for column in columns]
             color = str(0.15 + 0.6 * number / max(len(rows) - 1, 1)) if published else colors[number % len(colors)]
-            axis.plot(positions, values, style, marker="x" if published else MODEL_MARKERS[number % len(MODEL_MARKERS)],
-                      markersize=3 if published else 4, linewidth=0.8 if published else 1.2, color=color,
-                      label=f"{label.split(' [')[0]} {border}")  # fmt: skip
+            axis.plot(
+                positions,
+                values,
+                style,
+                marker="x" if published else MODEL_MARKERS[number % len(MODEL_MARKERS)],
+                markersize=3 if published else 4,
+                linewidth=0.8 if published else 1.2,
+                color=color,
+                label=f"{label.split(' [')[0]} {border}",
+            )
             halfwidths = np.array([(bands or {}).get(label, {}).get(column, math.nan) for column in columns])
             if np.isfinite(halfwidths).any():
                 axis.fill_between(
@@ -138,7 +154,8 @@ def plot_metrics(
     figure = Figure(figsize=(4.2 * (len(panels) + bool(apart)), 3.6))
     axes = figure.subplots(1, len(panels) + bool(apart), squeeze=False)[0]
     colors = rcParams["axes.prop_cycle"].by_key()["color"]
-    for axis, (metric, pattern) in zip(axes, panels):
+    # strict=False: with ``apart`` there is one axis more than panels, drawn below
+    for axis, (metric, pattern) in zip(axes, panels, strict=False):
         ours = {model: table.loc[pattern.format(model)].to_dict() for model in models}
         _plot_rows(axis, x, ours, published=False, colors=colors, bands=_confidence_halfwidths(per_pair, metric))
         if paper:
@@ -152,8 +169,11 @@ def plot_metrics(
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="x-small", ncol=2 if paper else 1)
     counts = per_pair.groupby(["model", "ratio_bin", "border"]).size() if len(per_pair) else pd.Series([0])
-    figure.suptitle(f"pairs per cell (n): {count_text(counts)}; bands: 95 % confidence interval of the mean, "
-                    "1.96·s/√n; N solid, B dashed", fontsize=9)  # fmt: skip
+    figure.suptitle(
+        f"pairs per cell (n): {count_text(counts)}; bands: 95 % confidence interval of the mean, "
+        "1.96·s/√n; N solid, B dashed",
+        fontsize=9,
+    )
     figure.tight_layout()
     _save(figure, file, dpi=120)
 
@@ -200,8 +220,8 @@ def plot_samples(
     )
     figure = Figure(figsize=(1.7 * len(columns), 1.7 * len(rows)))
     axes = figure.subplots(len(rows), len(columns), squeeze=False)
-    for row_axes, row in zip(axes, rows):
-        for axis, (kind, title) in zip(row_axes, columns):
+    for row_axes, row in zip(axes, rows, strict=True):
+        for axis, (kind, title) in zip(row_axes, columns, strict=True):
             path = _sample_image(dirs, kind, row.pair)
             if path is not None:
                 axis.imshow(cv2.resize(read_image(path), (thumb, thumb), interpolation=cv2.INTER_AREA))

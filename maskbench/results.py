@@ -89,9 +89,20 @@ class ModelInfo:
     checkpoint_sha256: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        """The entry of ``run.json``'s ``models`` list (keys in this order: spec, name, key, kind, checkpoint_sha256)."""
-        return {"spec": self.spec, "name": self.name, "key": self.key, "kind": self.kind,
-                "checkpoint_sha256": self.checkpoint_sha256}  # fmt: skip
+        """The entry of ``run.json``'s ``models`` list.
+
+        Returns
+        -------
+        dict
+            Keys in this order: ``spec``, ``name``, ``key``, ``kind``, ``checkpoint_sha256``.
+        """
+        return {
+            "spec": self.spec,
+            "name": self.name,
+            "key": self.key,
+            "kind": self.kind,
+            "checkpoint_sha256": self.checkpoint_sha256,
+        }
 
 
 def result_folder(out_dir: Path, key: str) -> Path:
@@ -107,12 +118,25 @@ def result_folder(out_dir: Path, key: str) -> Path:
     Returns
     -------
     Path
+        ``out_dir / "cache" / "gt"`` or ``out_dir / "cache" / "models" / key`` (it may not exist yet).
     """
     return out_dir / "cache" / GROUND_TRUTH if key == GROUND_TRUTH else out_dir / "cache" / "models" / key
 
 
 def samples_folder(out_dir: Path) -> Path:
-    """``cache/samples``: the sample images (one folder per pseudo-model key) that ``samples.png`` shows."""
+    """``cache/samples``: the sample images that ``samples.png`` shows.
+
+    Parameters
+    ----------
+    out_dir : Path
+        A score folder.
+
+    Returns
+    -------
+    Path
+        ``out_dir / "cache" / "samples"``, holding one folder per pseudo-model key with a PNG per
+        sample pair (it may not exist yet).
+    """
     return out_dir / "cache" / "samples"
 
 
@@ -137,7 +161,14 @@ class ResultCache:
         self.features = features
 
     def parts(self) -> list[Path]:
-        """The finished parts' CSV files, in order."""
+        """The finished parts' CSV files, in order.
+
+        Returns
+        -------
+        list of Path
+            ``part-NNNNN.csv`` files sorted by number; with ``features``, only those whose
+            ``.npz`` exists too. Empty when the folder does not exist.
+        """
         if not self.folder.is_dir():
             return []
         return sorted(
@@ -145,22 +176,42 @@ class ResultCache:
         )
 
     def done(self) -> set[str]:
-        """Ids of the pairs whose results are cached."""
+        """Ids of the pairs whose results are cached.
+
+        Returns
+        -------
+        set of str
+            The ``pair`` values of every finished part (empty when there is none).
+        """
         return set(self.table()["pair"]) if self.parts() else set()
 
     def table(self) -> pd.DataFrame:
-        """All cached rows (column ``pair`` as str, first occurrence kept)."""
+        """All cached rows, the first occurrence of a pair kept.
+
+        Returns
+        -------
+        DataFrame
+            The parts' rows in part order: column ``pair`` (str) and, for a model,
+            :data:`METRIC_COLUMNS`; an empty frame with column ``pair`` when nothing is cached.
+        """
         frames = [pd.read_csv(path, dtype={"pair": str}) for path in self.parts()]
         if not frames:
             return pd.DataFrame({"pair": pd.Series(dtype=str)})
         return pd.concat(frames, ignore_index=True).drop_duplicates("pair")
 
     def features_of(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Pair id → (logits (1008,) or (0,), pool features (2048,)), float32."""
+        """The cached Inception features by pair.
+
+        Returns
+        -------
+        dict
+            Pair id → (logits (1008,) float32, or (0,) with pool-only weights; pool features
+            (2048,) float32); the first occurrence of a pair kept.
+        """
         found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for path in self.parts():
             with np.load(path.with_suffix(".npz")) as data:
-                for pair_id, logits, pool in zip(data["pair"], data["logits"], data["pool"]):
+                for pair_id, logits, pool in zip(data["pair"], data["logits"], data["pool"], strict=True):
                     found.setdefault(str(pair_id), (logits, pool))
         return found
 

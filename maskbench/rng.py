@@ -19,5 +19,11 @@ def item_rng(seed: int, *keys: int) -> np.random.Generator:
         The global seed, ≥ 0.
     *keys : int
         Non-negative integers that name the item (e.g. index, attempt).
+
+    Returns
+    -------
+    numpy.random.Generator
+        A new generator; the same arguments give the same stream on every machine and in
+        every process.
     """
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), *map(int, keys)])))

@@ -21,13 +21,34 @@ from maskbench.files import write_text_atomic
 RUN_RECORD = "run.json"
 #: Configuration keys a resumed run may change; every other key must keep its recorded value.
 CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
-    {"workers", "vgg16_weights", "checkpoint_every", "keep_checkpoints", "log_every", "sample_every", "sample_count",
-     "steps", "finetune_steps"}
-)  # fmt: skip
+    {
+        "workers",
+        "vgg16_weights",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "log_every",
+        "sample_every",
+        "sample_count",
+        "steps",
+        "finetune_steps",
+    }
+)
 
 
 def read_run_record(run: str | Path) -> dict[str, Any]:
     """The record of a run folder.
+
+    Parameters
+    ----------
+    run : path-like
+        The run folder.
+
+    Returns
+    -------
+    dict
+        ``RUN/run.json`` as read: as written, ``arch``, ``model_config``, ``images``,
+        ``masks``, ``config``, ``step``, ``phase`` and ``world_size``; only ``config`` (a
+        dict) is checked here.
 
     Raises
     ------
@@ -47,7 +68,16 @@ def read_run_record(run: str | Path) -> dict[str, Any]:
 
 
 def write_run_record(run: str | Path, record: dict[str, Any]) -> None:
-    """Write ``run.json`` atomically."""
+    """Write ``run.json`` atomically.
+
+    Parameters
+    ----------
+    run : path-like
+        The run folder; it must exist.
+    record : dict
+        JSON-serialisable values (see :func:`maskbench.training_run.record_run`); written
+        indented by 2, with a final newline.
+    """
     write_text_atomic(Path(run) / RUN_RECORD, json.dumps(record, indent=2) + "\n")
 
 
@@ -67,6 +97,11 @@ def refuse_changed_settings(recorded: dict[str, Any], requested: dict[str, Any],
         Keys the user asks for (a ``--config`` file, command-line options, or a whole config).
     run : path-like
         The run folder, for the message.
+
+    Raises
+    ------
+    ConfigError
+        Listing every changed key with its recorded and requested values.
     """
     changed = [
         f"{key} {recorded[key]!r} -> {value!r}"

@@ -127,8 +127,9 @@ def _interior(margin: int) -> np.ndarray:
 def _natural_holes(
     uncut: np.ndarray, rng: np.random.Generator, config: TestsetConfig
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Uncut holes of a source (see :func:`maskbench.source_pool.uncut_holes`), randomly
-    rotated and flipped (no crop), and the parameters drawn.
+    """Uncut holes of a source, randomly rotated and flipped (no crop), and the parameters drawn.
+
+    ``uncut`` is what :func:`maskbench.source_pool.uncut_holes` returns.
     """
     angle = float(rng.uniform(*config.rotation_degrees))
     flip_horizontal = bool(rng.random() < config.flip_horizontal)
@@ -166,7 +167,8 @@ def _place_inside(
     scale_x = min(scale * (1.5 if patch.shape[1] < patch.shape[0] else 1.0), room / patch.shape[1])
     scale_y, scale_x = min(scale_y, 1.5 * scale_x), min(scale_x, 1.5 * scale_y)
     height, width = (
-        min(max(1, round(factor * side)), int(room)) for factor, side in zip((scale_y, scale_x), patch.shape)
+        min(max(1, round(factor * side)), int(room))
+        for factor, side in zip((scale_y, scale_x), patch.shape, strict=True)
     )
     scale = math.sqrt(scale_y * scale_x)
     scaled = resize(patch, (height, width))

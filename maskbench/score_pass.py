@@ -71,7 +71,10 @@ class PassContext:
 
 
 def _load_pair(job: tuple[Pair, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(ground truth (S, S, 3) float32, hole (S, S) bool) of a pair at size S (the 512 px mask shrunk by :func:`resize_hole`)."""
+    """(ground truth (S, S, 3) float32, hole (S, S) bool) of a pair at size S.
+
+    The 512 px mask is shrunk by :func:`resize_hole`.
+    """
     pair, size = job
     return load_evaluation_image(pair.image, size), resize_hole(pair.mask.read_hole(), size)
 
@@ -90,9 +93,17 @@ def _masked_input(ground_truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return np.where(hole[..., None], np.float32(1.0), ground_truth)
 
 
-def _save_images(context: PassContext, key: str, pairs: Sequence[Pair], outputs: np.ndarray,
-                 extras: Sequence[tuple[np.ndarray, np.ndarray]] | None) -> None:  # fmt: skip
-    """Write sample PNGs (and ``images/`` with save_images) of one batch; ``extras``: (truth, hole) for the masked inputs."""
+def _save_images(
+    context: PassContext,
+    key: str,
+    pairs: Sequence[Pair],
+    outputs: np.ndarray,
+    extras: Sequence[tuple[np.ndarray, np.ndarray]] | None,
+) -> None:
+    """Write sample PNGs (and ``images/`` with save_images) of one batch.
+
+    ``extras``: (truth, hole) per pair, for the masked inputs (ground-truth pass only).
+    """
     for row, pair in enumerate(pairs):
         folders = []
         if pair.pair_id in context.samples:
@@ -106,28 +117,37 @@ def _save_images(context: PassContext, key: str, pairs: Sequence[Pair], outputs:
                 write_image(folder / MASKED_INPUT / f"{pair.pair_id}.png", _masked_input(ground_truth, hole))
 
 
-def _processed_batches(context: PassContext, spec: str | None, inpainter: Inpainter | None,
-                       pairs: Sequence[Pair]) -> Iterator[tuple[list[Pair], torch.Tensor, torch.Tensor, torch.Tensor]]:  # fmt: skip
+def _processed_batches(
+    context: PassContext, spec: str | None, inpainter: Inpainter | None, pairs: Sequence[Pair]
+) -> Iterator[tuple[list[Pair], torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(pairs, ground truth, hole, composite) batches on the device; spec None = ground truth."""
     size, side = context.batch_size, context.size
     if spec is not None and inpainter.kind == "cpu":
         results = context.pool.map(_inpaint_pair, [(spec, pair, side) for pair in pairs])
-        for batch_pairs, batch in zip(batches(pairs, size), batches(results, size)):
+        for batch_pairs, batch in zip(batches(pairs, size), batches(results, size), strict=True):
             truth = to_torch_batch([item[0] for item in batch], context.device).contiguous()
             hole = to_torch_batch([item[1] for item in batch], context.device)
             output = to_torch_batch([item[2] for item in batch], context.device)
             yield batch_pairs, truth, hole, composite(output, truth, hole)
         return
     loaded = context.pool.map(_load_pair, [(pair, side) for pair in pairs])
-    for batch_pairs, batch in zip(batches(pairs, size), batches(loaded, size)):
+    for batch_pairs, batch in zip(batches(pairs, size), batches(loaded, size), strict=True):
         truth = to_torch_batch([item[0] for item in batch], context.device).contiguous()
         hole = to_torch_batch([item[1] for item in batch], context.device)
         output = truth if spec is None else inpainter(truth, hole)
         yield batch_pairs, truth, hole, composite(output, truth, hole)
 
 
-def run_pass(context: PassContext, *, key: str, spec: str | None, inpainter: Inpainter | None, cache: ResultCache,
-             pending: Sequence[Pair], label: str) -> None:  # fmt: skip
+def run_pass(
+    context: PassContext,
+    *,
+    key: str,
+    spec: str | None,
+    inpainter: Inpainter | None,
+    cache: ResultCache,
+    pending: Sequence[Pair],
+    label: str,
+) -> None:
     """Process the pending pairs of one pseudo-model, with a progress bar of pairs.
 
     Parameters
@@ -155,8 +175,15 @@ def run_pass(context: PassContext, *, key: str, spec: str | None, inpainter: Inp
                 bar.update(count)
 
 
-def _process_pairs(context: PassContext, *, key: str, spec: str | None, inpainter: Inpainter | None, cache: ResultCache,
-                   pairs: Sequence[Pair]) -> Iterator[int]:  # fmt: skip
+def _process_pairs(
+    context: PassContext,
+    *,
+    key: str,
+    spec: str | None,
+    inpainter: Inpainter | None,
+    cache: ResultCache,
+    pairs: Sequence[Pair],
+) -> Iterator[int]:
     """Run the pairs batch by batch, yielding the pairs done, and write a cache part every ``chunk_pairs``.
 
     The pairs go to the workers as one stream, so they never wait while a part is written.
@@ -172,10 +199,19 @@ def _process_pairs(context: PassContext, *, key: str, spec: str | None, inpainte
             _write_part(cache, rows, logits, pool)
 
 
-def _process_batches(context: PassContext, key: str, spec: str | None, inpainter: Inpainter | None, pairs: Sequence[Pair],
-                     cache: ResultCache, collected: tuple[list[pd.DataFrame], list[np.ndarray], list[np.ndarray]]) -> Iterator[int]:  # fmt: skip
-    """The loop of :func:`_process_pairs`: collect each batch's features and rows (the row last:
-    a batch counts as done once its row is in), and write a part every ``chunk_pairs``.
+def _process_batches(
+    context: PassContext,
+    key: str,
+    spec: str | None,
+    inpainter: Inpainter | None,
+    pairs: Sequence[Pair],
+    cache: ResultCache,
+    collected: tuple[list[pd.DataFrame], list[np.ndarray], list[np.ndarray]],
+) -> Iterator[int]:
+    """The loop of :func:`_process_pairs`: collect each batch's features and rows, write parts.
+
+    A batch's row is added last: a batch counts as done once its row is in. A part is written
+    every ``chunk_pairs`` pairs.
     """
     rows, logits, pool = collected
     for batch_pairs, truth, hole, result in _processed_batches(context, spec, inpainter, pairs):
@@ -185,7 +221,7 @@ def _process_batches(context: PassContext, key: str, spec: str | None, inpainter
             row.update(l1=statistics.l1, psnr=statistics.psnr, ssim=statistics.ssim, ssim_paper=statistics.ssim_paper)
         if context.save_images or any(pair.pair_id in context.samples for pair in batch_pairs):
             outputs = result.permute(0, 2, 3, 1).cpu().numpy()
-            extras = list(zip(outputs, hole[:, 0].cpu().numpy())) if spec is None else None
+            extras = list(zip(outputs, hole[:, 0].cpu().numpy(), strict=True)) if spec is None else None
             _save_images(context, key, batch_pairs, outputs, extras)
         if context.inception is not None:
             batch_logits, batch_pool = context.inception(result)

@@ -27,9 +27,19 @@ from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS, hole_ratio,
 
 #: Columns of the per-bin shape statistics table, in order.
 STATS_COLUMNS: tuple[str, ...] = (
-    "bin", "class", "masks", "measured", "ratio", "components", "largest_share",
-    "perimeter_per_area", "half_width", "at_margin", "touching", "band_cut",
-)  # fmt: skip
+    "bin",
+    "class",
+    "masks",
+    "measured",
+    "ratio",
+    "components",
+    "largest_share",
+    "perimeter_per_area",
+    "half_width",
+    "at_margin",
+    "touching",
+    "band_cut",
+)
 
 
 @dataclass(frozen=True)
@@ -77,13 +87,18 @@ def shape_stats(hole: np.ndarray, *, margin: int = 50) -> ShapeStats:
     -------
     ShapeStats
         For a mask without holes: 0 components and NaN shares/widths.
+
+    Raises
+    ------
+    InputError
+        ``hole`` is not a 2-D bool array.
     """
     hole_pixels = int(np.count_nonzero(hole))
     distance = min_border_distance(hole)
     if hole_pixels == 0:
         return ShapeStats(0.0, 0, float("nan"), float("nan"), float("nan"), distance, False)
     image = hole.astype(np.uint8) * np.uint8(255)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(image, connectivity=8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(image, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     edges = cv2.Canny(image, 100, 200)
     inside = cv2.distanceTransform(image, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -157,7 +172,8 @@ def stats_markdown(table: pd.DataFrame) -> str:
         A Markdown table, one line per (bin, class); dashes for a bin without measured masks.
     """
     lines = [
-        "| bin | class | masks | ratio | components | largest share | perimeter/area | half-width px | at margin | touching | band-cut |",
+        "| bin | class | masks | ratio | components | largest share | perimeter/area | half-width px "
+        "| at margin | touching | band-cut |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in table.to_dict("records"):

@@ -21,6 +21,16 @@ def slurm_array_shard(environ: Mapping[str, str] | None = None) -> tuple[int, in
     ``K = (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1`` and
     ``N = SLURM_ARRAY_TASK_COUNT``, so ``--array=0-7``, ``1-8`` and ``100-114:2`` all work.
 
+    Parameters
+    ----------
+    environ : mapping of str to str, optional
+        The environment to read; ``None``: ``os.environ``.
+
+    Returns
+    -------
+    K, N : int
+        1 ≤ K ≤ N, as :class:`maskbench.parallel.Shard` takes them.
+
     Raises
     ------
     ConfigError
@@ -31,7 +41,8 @@ def slurm_array_shard(environ: Mapping[str, str] | None = None) -> tuple[int, in
     missing = [name for name in names if name not in environ]
     if missing:
         raise ConfigError(
-            f"--shard auto needs {', '.join(missing)} (set in the tasks of 'sbatch --array'); outside a job array give --shard K/N"
+            f"--shard auto needs {', '.join(missing)} (set in the tasks of 'sbatch --array'); "
+            "outside a job array give --shard K/N"
         )
     try:
         task, first, count = (int(environ[name]) for name in names)
@@ -48,7 +59,7 @@ def slurm_array_shard(environ: Mapping[str, str] | None = None) -> tuple[int, in
         or (last is not None and last.isdigit() and int(last) != first + (count - 1) * step)
     ):
         raise ConfigError(
-            f"--shard auto: task {task} of an array {first}..{last} of {count} tasks (step {step}) is not one evenly spaced "
-            "range; give --shard K/N explicitly"
+            f"--shard auto: task {task} of an array {first}..{last} of {count} tasks (step {step}) "
+            "is not one evenly spaced range; give --shard K/N explicitly"
         )
     return offset + 1, count

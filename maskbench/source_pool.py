@@ -3,7 +3,7 @@
 A split mask is made of several stored masks (*sources*). :func:`source_pool` lists the masks
 with holes by increasing hole ratio, :func:`pick_source` draws one near a wanted ratio, and
 :func:`source_hole` / :func:`uncut_holes` give its holes, kept in a per-process cache
-bit-packed (:func:`maskbench.store.pack_hole`, H·W/8 bytes each: 64 MiB for 2,048 masks of
+bit-packed (:func:`maskbench.packing.pack_hole`, H·W/8 bytes each: 64 MiB for 2,048 masks of
 512×512), because a mask combines several sources and a store read costs more than the
 unpacking. Every cache is keyed by the store's fingerprint, so a store replaced at the same
 path is read afresh.
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from maskbench.store import MaskStore, pack_hole, unpack_hole
+from maskbench.packing import pack_hole, unpack_hole
+from maskbench.store import MaskStore
 
 #: Sources kept decoded (bit-packed) per process.
 _SOURCE_CACHE_SIZE = 2048

@@ -306,7 +306,7 @@ def _read_maskbench(root: Path, *, margin: int | None, verify: bool) -> TestSet:
             )
         masks.append(TestMask.numbered(root / row.file, row.index, per_bin=per_bin, hole_ratio=row.hole_ratio))
     if verify:
-        for mask, row, measure in zip(masks, rows, measure_mask_files([mask.file for mask in masks])):
+        for mask, row, measure in zip(masks, rows, measure_mask_files([mask.file for mask in masks]), strict=True):
             _verify_manifest_row(mask.file, row, measure, margin=margin)
     return TestSet(root=root, kind="maskbench", per_bin=per_bin, masks=tuple(masks), margin=margin)
 
@@ -368,7 +368,7 @@ def _read_numbered(
         ]
         return TestSet(root=folder, kind="nvidia", per_bin=per_bin, masks=tuple(masks), margin=margin, invert=invert)
     measures = measure_mask_files(files, invert=invert, threshold=FOREIGN_THRESHOLD)
-    for file, measure in zip(files, measures):
+    for file, measure in zip(files, measures, strict=True):
         if (measure.height, measure.width) != (MASK_SIZE, MASK_SIZE):
             raise InputError(f"{file} is {measure.height}x{measure.width}; test masks are {MASK_SIZE}x{MASK_SIZE}")
     mismatches = _mismatches(measures, per_bin=per_bin, margin=margin, inverted=False)
@@ -393,7 +393,7 @@ def _read_numbered(
         )
     masks = [
         TestMask.numbered(file, index, per_bin=per_bin, hole_ratio=measure.hole_pixels / measure.pixels, invert=invert)
-        for index, (file, measure) in enumerate(zip(files, measures))
+        for index, (file, measure) in enumerate(zip(files, measures, strict=True))
     ]
     return TestSet(
         root=folder,
@@ -422,7 +422,8 @@ def _mismatches(measures: list[MaskMeasure], *, per_bin: int, margin: int, inver
 def _refuse_mismatched(folder: Path, mismatched: int, count: int, limit: float, *, inverts: bool, invert: bool) -> None:
     """Raise :class:`InputError` for a folder where most masks do not match their number."""
     hint = (
-        f"they match when read {'without' if invert else 'with'} --invert ({'white = hole' if invert else 'black = hole, as NVIDIA training masks'}); "
+        f"they match when read {'without' if invert else 'with'} --invert "
+        f"({'white = hole' if invert else 'black = hole, as NVIDIA training masks'}); "
         f"pass {'no --invert' if invert else '--invert'}"
         if inverts
         else "this is not a split numbered as NVIDIA's; look at it with 'maskbench inspect'"

@@ -1,10 +1,10 @@
-"""SSIM of image planes in two conventions from one pass: Wang et al.'s (``ssim``) and the literature's (``ssim_paper``).
+"""SSIM of image planes in two conventions from one pass: Wang et al.'s and the literature's.
 
 Both conventions filter the same five maps x, y, x², y², x·y with the same Gaussian window (σ = 1.5,
 11 taps) and differ only in the constants, the border and the scale; so the filtered moments are
 computed once, in float64, with zero padding, and both SSIM maps come from them.
 
-``ssim`` — Wang et al. 2004, as scikit-image
+``ssim`` — Wang et al. 2004 [1]_, as scikit-image
     Images in [0, 1], K1 = 0.01, K2 = 0.03 with data range 1 (c1 = 0.01², c2 = 0.03²),
     population covariances, the window σ = 1.5 truncated at 3.5σ (radius 5), each channel on its
     own; the mean is taken over the pixels whose window lies inside the image (a border of 5 px is
@@ -12,7 +12,7 @@ computed once, in float64, with zero padding, and both SSIM maps come from them.
     sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=-1)``: skimage filters with
     mirrored borders and then crops the same 5 px, so only windows inside the image count.
 
-``ssim_paper`` — our reading of the literature's SSIM (pytorch-ssim on ×255 images)
+``ssim_paper`` — our reading of the literature's SSIM (pytorch-ssim [2]_ on ×255 images)
     ``x = 255·output``, ``y = 255·target``; the 11×11 window of pytorch-ssim (taps
     ``exp(−(k − 5)² / (2·1.5²))``, k = 0…10, normalised; the same taps as above) applied with
     **zero padding** of 5 px (``F.conv2d(…, padding=5, groups=C)``), so the map keeps the image
@@ -21,11 +21,11 @@ computed once, in float64, with zero padding, and both SSIM maps come from them.
     C2 = 0.03² — the constants of data range 1 left unchanged on 0–255 values, so they all but
     vanish; the mean runs over all H·W pixels (border included) and the channels of one image;
     float64 throughout. That is pytorch-ssim's ``ssim(img1 * 255, img2 * 255)`` on one image.
-    LBAM's ``test_random_batch.py`` calls ``pytorch_ssim.ssim(groundTruth * 255,
+    LBAM's [4]_ ``test_random_batch.py`` calls ``pytorch_ssim.ssim(groundTruth * 255,
     generaredImage * 255)``; CTSDG's authors evaluated PSNR and SSIM with LBAM's code; the old
     scikit-image ``compare_ssim`` gave float images a range of 2, with the same effect on 0–255
     floats. On PatchMatch fills this convention lands within 0.03 (RMSE) of Liu et al. 2018's
-    SSIM rows, where every standard variant misses by 0.13–0.15. NVIDIA never released its
+    SSIM rows [3]_, where every standard variant misses by 0.13–0.15. NVIDIA never released its
     evaluation code: this is our reading, not a proof.
 
 Why float64: with C1, C2 ≈ 0 in range-1 units (1.5·10⁻⁹, 1.4·10⁻⁸), float32 moments leave
@@ -70,7 +70,20 @@ ROWS_PER_STRIP_CPU: int = 48
 
 
 def ssim_radius(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE) -> int:
-    """Radius of the Gaussian window as scipy.ndimage computes it: ``int(truncate·σ + 0.5)``."""
+    """Radius of the Gaussian window as scipy.ndimage computes it: ``int(truncate·σ + 0.5)``.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian, px (> 0).
+    truncate : float
+        The window ends this many σ from its centre.
+
+    Returns
+    -------
+    int
+        The radius r, px: the window has 2r + 1 taps (r = 5 with the defaults).
+    """
     return int(truncate * sigma + 0.5)
 
 
@@ -78,6 +91,18 @@ def gaussian_kernel1d(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE
     """Normalised 1-D Gaussian taps, float64, length 2·radius + 1 (scipy's ``_gaussian_kernel1d``).
 
     With the defaults these are also pytorch-ssim's ``gaussian(11, 1.5)``.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian, px (> 0).
+    truncate : float
+        The window ends this many σ from its centre (:func:`ssim_radius`).
+
+    Returns
+    -------
+    torch.Tensor
+        (2r + 1,) float64 taps on the CPU, symmetric, summing to 1.
     """
     radius = ssim_radius(sigma, truncate)
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
@@ -216,6 +241,11 @@ def ssim_plane_sums(output_planes: torch.Tensor, target_planes: torch.Tensor) ->
 
 def ssim_plane_maps(output_planes: torch.Tensor, target_planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both SSIM maps in full (for inspection and tests; :func:`ssim_plane_sums` is what scoring uses).
+
+    Parameters
+    ----------
+    output_planes, target_planes : (N, H, W) float torch.Tensor
+        Image planes (one channel of one image each) in [0, 1], same device; H, W ≥ 11.
 
     Returns
     -------

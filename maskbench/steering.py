@@ -44,10 +44,11 @@ def count_range(ratio_bin_index: int) -> tuple[int, int]:
 
 
 def _squared_levels(distance: np.ndarray) -> np.ndarray:
-    """Signed squared distances as int32, rounded (exact for the Euclidean transform, whose
-    squared distances are integers; chamfer distances whose squares round alike share a level).
+    """Signed squared distances as int32, rounded.
 
-    Monotone in the distance; |levels| ≤ 2·512², well inside int32.
+    Exact for the Euclidean transform, whose squared distances are integers; chamfer
+    distances whose squares round alike share a level. Monotone in the distance;
+    ``|levels|`` ≤ 2·512², well inside int32.
     """
     squared = distance * np.abs(distance)
     squared += np.where(squared >= 0, np.float32(0.5), np.float32(-0.5))

@@ -10,7 +10,7 @@ A store is a folder::
       shards/000001.h5
       ...
 
-Each shard holds its masks bit-packed (``numpy.packbits`` of the row-major hole array) in
+Each shard holds its masks bit-packed (:func:`maskbench.packing.pack_hole`) in
 one chunked, gzip-compressed 1-D dataset, with ``offsets`` into it, the mask ``shapes``,
 their ``hole_pixels`` and the provenance columns ``source`` (file the mask came from),
 ``frame`` (frame or index in that file) and ``extra`` (a JSON object per mask, e.g. the flow
@@ -42,6 +42,7 @@ import pandas as pd
 from maskbench.errors import InputError, OutputExistsError
 from maskbench.files import atomic_path
 from maskbench.locking import file_lock
+from maskbench.packing import pack_hole, unpack_hole
 
 FORMAT_NAME = "maskbench-mask-store"
 FORMAT_VERSION = 1
@@ -49,75 +50,6 @@ _SHARD_DIGITS = 6
 _CHUNK_BYTES = 1 << 16
 #: Lock file of a store's writers (:meth:`MaskStore.exclusive`).
 LOCK_NAME = "store.lock"
-
-
-def pack_hole(hole: np.ndarray) -> np.ndarray:
-    """A hole's pixels bit-packed in row-major order, the store's format (8 pixels a byte).
-
-    Parameters
-    ----------
-    hole : (H, W) bool ndarray
-        True = missing pixel.
-
-    Returns
-    -------
-    (ceil(H·W / 8),) uint8 ndarray
-    """
-    return np.packbits(hole.ravel())
-
-
-def unpack_hole(packed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The inverse of :func:`pack_hole`.
-
-    Parameters
-    ----------
-    packed : (ceil(H·W / 8),) uint8 ndarray
-        Bits of :func:`pack_hole`.
-    shape : (int, int)
-        (H, W) of the hole.
-
-    Returns
-    -------
-    (H, W) bool ndarray
-    """
-    height, width = (int(side) for side in shape)
-    return np.unpackbits(packed, count=height * width).reshape(height, width).view(bool)
-
-
-class PackedHoles(Sequence[np.ndarray]):
-    """Holes kept bit-packed (:func:`pack_hole`, 1 bit a pixel) to save memory; indexing unpacks one.
-
-    A sequence of (H, W) bool holes of any sizes, for :meth:`MaskStore.append`.
-    """
-
-    def __init__(self) -> None:
-        self._packed: list[tuple[np.ndarray, tuple[int, int]]] = []
-
-    def add(self, hole: np.ndarray) -> None:
-        """Pack and keep a hole.
-
-        Parameters
-        ----------
-        hole : (H, W) bool ndarray
-            True = hole.
-        """
-        self._packed.append((pack_hole(hole), hole.shape))
-
-    def hole_pixels(self) -> list[tuple[int, int]]:
-        """(hole pixels, all pixels) of every hole, in order.
-
-        Returns
-        -------
-        list of (int, int)
-        """
-        return [(int(np.count_nonzero(unpack_hole(bits, shape))), shape[0] * shape[1]) for bits, shape in self._packed]
-
-    def __len__(self) -> int:
-        return len(self._packed)
-
-    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
-        """The hole at ``index`` as an (H, W) bool ndarray."""
-        return unpack_hole(*self._packed[index])
 
 
 @dataclass(frozen=True)
@@ -161,11 +93,29 @@ class _Shard:
 
     @property
     def count(self) -> int:
+        """Masks in the shard.
+
+        Returns
+        -------
+        int
+            Rows of ``shapes``, ≥ 0 (0 for an empty shard that records a group).
+        """
         return len(self.shapes)
 
 
 def is_store(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a maskbench mask store folder."""
+    """Whether ``path`` is a maskbench mask store folder.
+
+    Parameters
+    ----------
+    path : path-like
+        Any path; it need not exist.
+
+    Returns
+    -------
+    bool
+        True when ``path/store.json`` is a file (its content is checked by :meth:`MaskStore.open`).
+    """
     return (Path(path) / "store.json").is_file()
 
 
@@ -174,6 +124,12 @@ class MaskStore:
 
     Use :meth:`create` or :meth:`open`; ``len(store)``, ``store[i]`` (a bool hole array),
     iteration, :meth:`record` and :meth:`records` for provenance, :meth:`append` to add.
+
+    Parameters
+    ----------
+    path : Path
+        An existing store folder; :meth:`open` checks it first, so use that (or :meth:`create`)
+        rather than this constructor.
 
     Examples
     --------
@@ -193,7 +149,27 @@ class MaskStore:
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, overwrite: bool = False) -> MaskStore:
-        """Create an empty store; an existing store is refused unless ``overwrite``."""
+        """Create an empty store; an existing store is refused unless ``overwrite``.
+
+        Parameters
+        ----------
+        path : path-like
+            The store folder; parent folders are created.
+        overwrite : bool
+            Empty an existing store (its shards are deleted) instead of refusing it. An
+            existing folder that is not a store is refused unless it is empty.
+
+        Returns
+        -------
+        MaskStore
+            The new, empty store.
+
+        Raises
+        ------
+        OutputExistsError
+            When ``path`` exists and ``overwrite`` is False, or it is a non-empty folder that
+            is not a mask store.
+        """
         path = Path(path)
         if path.exists() and not overwrite:
             raise OutputExistsError(f"mask store {path} already exists; pass --overwrite to replace it")
@@ -209,7 +185,23 @@ class MaskStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> MaskStore:
-        """Open an existing store; a missing or foreign folder raises :class:`InputError`."""
+        """Open an existing store.
+
+        Parameters
+        ----------
+        path : path-like
+            The store folder.
+
+        Returns
+        -------
+        MaskStore
+
+        Raises
+        ------
+        InputError
+            When ``path`` is not a mask store, or its ``store.json`` names another format or
+            version.
+        """
         path = Path(path)
         if not is_store(path):
             raise InputError(
@@ -223,7 +215,24 @@ class MaskStore:
 
     @classmethod
     def open_or_create(cls, path: str | os.PathLike) -> MaskStore:
-        """Open ``path`` if it is a store, else create it (for resumable appends)."""
+        """Open ``path`` if it is a store, else create it (for resumable appends).
+
+        Parameters
+        ----------
+        path : path-like
+            The store folder.
+
+        Returns
+        -------
+        MaskStore
+
+        Raises
+        ------
+        InputError
+            When the store's ``store.json`` names another format or version.
+        OutputExistsError
+            When ``path`` exists and is not a mask store.
+        """
         return cls.open(path) if is_store(path) else cls.create(path)
 
     @classmethod
@@ -312,7 +321,7 @@ class MaskStore:
         return self._handles[shard.path]
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """The mask at global ``index`` as an (H, W) bool hole array."""
+        """The mask at global ``index`` as an (H, W) bool hole array (negative counts from the end)."""
         shard, local = self._locate(int(index))
         begin, end = shard.offsets[local], shard.offsets[local + 1]
         packed = self._handle(shard)["bits"][begin:end]
@@ -323,7 +332,23 @@ class MaskStore:
             yield self[index]
 
     def record(self, index: int) -> MaskRecord:
-        """Provenance of the mask at global ``index``."""
+        """Provenance of the mask at global ``index``.
+
+        Parameters
+        ----------
+        index : int
+            Global index, in [−N, N) for a store of N masks (negative counts from the end).
+
+        Returns
+        -------
+        MaskRecord
+            With ``index`` in [0, N).
+
+        Raises
+        ------
+        IndexError
+            When ``index`` is out of range.
+        """
         shard, local = self._locate(int(index))
         handle = self._handle(shard)
         height, width = (int(v) for v in shard.shapes[local])
@@ -340,8 +365,12 @@ class MaskStore:
     def records(self) -> pd.DataFrame:
         """Provenance of every mask, one row per global index.
 
-        Columns: ``index, source, frame, height, width, hole_pixels, hole_ratio, group,
-        extra`` (``extra`` as a JSON string).
+        Returns
+        -------
+        pandas.DataFrame
+            N rows in index order; columns ``index, source, frame, height, width,
+            hole_pixels, hole_ratio, group, extra`` (``group`` is ``""`` for masks of
+            ungrouped shards, ``extra`` a JSON string). No rows for an empty store.
         """
         frames = []
         for shard in self._shards:
@@ -365,27 +394,57 @@ class MaskStore:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
     def hole_ratios(self) -> np.ndarray:
-        """Hole ratio of every mask, (N,) float64, without reading the masks."""
+        """Hole ratio of every mask, without reading the masks.
+
+        Returns
+        -------
+        (N,) float64 ndarray
+            Hole pixels / all pixels, in [0, 1], by global index.
+        """
         if not self._shards:
             return np.zeros(0)
         return np.concatenate([s.hole_pixels / s.shapes.prod(axis=1) for s in self._shards])
 
     def shapes(self) -> np.ndarray:
-        """(N, 2) int array of every mask's (height, width), without reading the masks."""
+        """Every mask's size, without reading the masks.
+
+        Returns
+        -------
+        (N, 2) int64 ndarray
+            (height, width) in pixels, by global index.
+        """
         if not self._shards:
             return np.zeros((0, 2), dtype=np.int64)
         return np.concatenate([shard.shapes for shard in self._shards]).astype(np.int64)
 
     def groups(self) -> set[str]:
-        """Group names of the shards (e.g. videos already extracted)."""
+        """Group names of the shards (e.g. videos already extracted).
+
+        Returns
+        -------
+        set of str
+            The non-empty group names, also those of empty shards (videos that gave no masks).
+        """
         return {shard.group for shard in self._shards if shard.group}
 
     def provenances(self) -> dict[str, dict[str, Any]]:
-        """Group → what its shard recorded of how it was made (see :meth:`append`)."""
+        """Group → what its shard recorded of how it was made (see :meth:`append`).
+
+        Returns
+        -------
+        dict of str to dict
+            The ``provenance`` of each group's shard, for groups appended with one.
+        """
         return {shard.group: json.loads(shard.provenance) for shard in self._shards if shard.group and shard.provenance}
 
     def fingerprint(self) -> str:
-        """SHA-256 of every shard's bytes, in order: identifies the store's content."""
+        """SHA-256 of every shard's bytes, in order: identifies the store's content.
+
+        Returns
+        -------
+        str
+            64 hex digits; the shard file names are part of the digest.
+        """
         digest = hashlib.sha256()
         for shard in self._shards:
             digest.update(shard.path.name.encode())
@@ -403,6 +462,11 @@ class MaskStore:
         Processes appending to one store at once take turns (a file lock,
         :func:`maskbench.locking.file_lock`); a check such as "is this video's group there
         yet?" made inside the block still holds when the append that follows is written.
+
+        Yields
+        ------
+        MaskStore
+            This store, refreshed after the lock was taken.
         """
         with file_lock(self.path / LOCK_NAME):
             self.refresh()
@@ -440,6 +504,13 @@ class MaskStore:
             The global indices given to the new masks. An empty ``holes`` writes nothing,
             unless ``group`` is given: then an empty shard records the group as done (e.g. a
             video that gave no masks, so that a resumed extraction skips it).
+
+        Raises
+        ------
+        InputError
+            When a mask is not a 2-D bool array.
+        ValueError
+            When ``sources``, ``frames`` or ``extras`` is not as long as ``holes``.
         """
         count = len(holes)
         extras = list(extras) if extras is not None else [{} for _ in range(count)]
@@ -457,8 +528,17 @@ class MaskStore:
             self._write_shard(holes, packed, offsets, sources, frames, extras, group, provenance)
         return range(start, start + count)
 
-    def _write_shard(self, holes: Sequence[np.ndarray], packed: list[np.ndarray], offsets: np.ndarray, sources: Sequence[str],
-                     frames: Sequence[int], extras: list[dict[str, Any]], group: str, provenance: dict[str, Any] | None) -> None:  # fmt: skip
+    def _write_shard(
+        self,
+        holes: Sequence[np.ndarray],
+        packed: list[np.ndarray],
+        offsets: np.ndarray,
+        sources: Sequence[str],
+        frames: Sequence[int],
+        extras: list[dict[str, Any]],
+        group: str,
+        provenance: dict[str, Any] | None,
+    ) -> None:
         """Write the next shard (the caller holds the lock) and re-read the shard list."""
         count = len(holes)
         paths = self._shard_paths()

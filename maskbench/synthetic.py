@@ -134,6 +134,11 @@ def render_demo_clip(
     SyntheticClip
         Frames and per-pixel object labels.
 
+    Raises
+    ------
+    ValueError
+        Fewer than 1 frame, frames smaller than 16×16, or ``objects`` out of range.
+
     Notes
     -----
     Objects move 2–6 px per frame at the default size (each from a random point to another
@@ -175,6 +180,20 @@ def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray] | np.ndarr
 
     The codec follows the suffix (:data:`FOURCC_BY_SUFFIX`): MPEG-4 part 2 (``mp4v``) for
     ``.mp4``, Motion JPEG for ``.avi``.
+
+    Parameters
+    ----------
+    path : path-like
+        The video file, ``.mp4`` or ``.avi``; its folder is created.
+    frames : sequence of ndarray or (T, H, W, 3) uint8 ndarray
+        RGB frames, each (H, W, 3) uint8, at least one.
+    fps : float
+        Frame rate written in the container, > 0.
+
+    Raises
+    ------
+    InputError
+        Another suffix, or OpenCV cannot open a writer for the file (no such codec).
     """
     path = Path(path)
     fourcc = FOURCC_BY_SUFFIX.get(path.suffix.lower())
@@ -207,8 +226,14 @@ def write_demo_video(
     ----------
     path : path-like
         ``.mp4`` (mp4v codec) or ``.avi`` (MJPG).
-    frames, size, objects, seed
-        As for :func:`render_demo_clip`; ``size`` is (height, width).
+    frames : int
+        Number of frames, ≥ 1.
+    size : (int, int)
+        (height, width) of the frames, pixels, each ≥ 16.
+    objects : int
+        Number of moving foreground objects, 0 to ``len(PHOTOS) - 1``.
+    seed : int
+        Seed of every random choice (photos, shapes, paths); as for :func:`render_demo_clip`.
     fps : float
         Frame rate written in the container.
 
@@ -223,18 +248,43 @@ def write_demo_video(
 
 
 def write_frames_folder(folder: str | os.PathLike, frames: Sequence[np.ndarray] | np.ndarray) -> list[Path]:
-    """Write RGB frames as ``frame_1.png``, ``frame_2.png``, ... (no zero padding, on purpose:
-    readers must order them by number, not by name). Frames may differ in size.
+    """Write RGB frames as ``frame_1.png``, ``frame_2.png``, ... into a folder.
+
+    The numbers have no zero padding, on purpose: readers must order the frames by number,
+    not by name.
+
+    Parameters
+    ----------
+    folder : path-like
+        Where to write the frames; created if missing.
+    frames : sequence of ndarray or (T, H, W, 3) ndarray
+        RGB frames, each (H, W, 3), uint8 (or float in [0, 1], as
+        :func:`maskbench.files.write_image` takes them); they may differ in size.
+
+    Returns
+    -------
+    list of Path
+        The files written, in frame order.
     """
     folder = Path(folder)
     paths = [folder / f"frame_{number}.png" for number in range(1, len(frames) + 1)]
-    for path, frame in zip(paths, frames):
+    for path, frame in zip(paths, frames, strict=True):
         write_image(path, frame)
     return paths
 
 
 def write_corrupt_video(path: str | os.PathLike, *, size_bytes: int = 4096, seed: int = 0) -> None:
-    """Write a file that looks like an MP4 (an ``ftyp`` box) but holds only random bytes."""
+    """Write a file that looks like an MP4 (an ``ftyp`` box) but holds only random bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write; its folder is created.
+    size_bytes : int
+        File size, bytes (at least the 24-byte header).
+    seed : int
+        Seed of the random bytes.
+    """
     header = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
     body = item_rng(seed, 0).integers(0, 256, size=max(size_bytes - len(header), 0), dtype=np.uint8).tobytes()
     Path(path).parent.mkdir(parents=True, exist_ok=True)

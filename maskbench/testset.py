@@ -74,7 +74,13 @@ class BinStats:
 
     @property
     def tries_per_mask(self) -> float:
-        """Attempts per accepted mask (NaN when none was accepted)."""
+        """Attempts per accepted mask (NaN when none was accepted).
+
+        Returns
+        -------
+        float
+            ``tries / filled``, ≥ 1 (failed slots' attempts included); NaN when ``filled`` is 0.
+        """
         return self.tries / self.filled if self.filled else math.nan
 
 
@@ -271,7 +277,8 @@ def _insufficient_message(store_path: Path, tried: BinCounts, failed: BinCounts,
     for (k, b), failures in sorted(failed.items()):
         estimate = math.ceil(failures / tried[(k, b)] * config.per_bin)
         parts.append(
-            f"{BIN_LABELS[k]} {BORDER_CLASSES[b]}: {failures} of {tried[(k, b)]} slots tried (≈{estimate} of {config.per_bin} missing)"
+            f"{BIN_LABELS[k]} {BORDER_CLASSES[b]}: {failures} of {tried[(k, b)]} slots tried "
+            f"(≈{estimate} of {config.per_bin} missing)"
         )
     return (
         f"the store {store_path} cannot fill every bin — no mask found in {config.max_tries} tries for "
@@ -339,8 +346,10 @@ def _settings_provenance(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rebuild_note(out_dir: Path, staging: Path, settings: dict[str, Any]) -> str | None:
-    """A line when this build replaces a split, or restarts an interrupted build, that another
-    maskbench version or configuration made (:func:`maskbench.provenance.difference_note`).
+    """A line when this build replaces or restarts a split made by another version or configuration.
+
+    The earlier split at ``out_dir`` (its ``meta.json``) or interrupted build in ``staging``
+    (its ``build.json``) is compared by :func:`maskbench.provenance.difference_note`.
     """
     earlier = [folder / name for folder, name in ((out_dir, "meta.json"), (staging, "build.json"))]
     records = [_settings_provenance(json.loads(file.read_text("utf-8"))) for file in earlier if file.is_file()]

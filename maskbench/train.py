@@ -44,7 +44,7 @@ from maskbench.distributed import (
     unwrapped,
     wait_for_all,
     wrap_for_ranks,
-)  # fmt: skip
+)
 from maskbench.errors import ConfigError, InputError
 from maskbench.files import write_image
 from maskbench.interrupts import Interrupted, interrupt_requested
@@ -64,7 +64,7 @@ from maskbench.training_run import (
     refuse_existing_run,
     sample_path,
     save_checkpoint,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -297,7 +297,23 @@ class _Loop:
         self.saved_step = -1
 
     def run(self, stop: int) -> TrainResult:
-        """Train up to total step ``stop``; the result, or :class:`TrainingInterrupted` on Ctrl-C."""
+        """Train up to total step ``stop``; the result, or :class:`TrainingInterrupted` on Ctrl-C.
+
+        Parameters
+        ----------
+        stop : int
+            Total step to stop at, greater than the run's current step.
+
+        Returns
+        -------
+        TrainResult
+            The run folder, the checkpoint of step ``stop`` and the phase.
+
+        Raises
+        ------
+        TrainingInterrupted
+            On Ctrl-C, after the step in progress and a checkpoint of it.
+        """
         loader = self._loader(stop)
         self.model.train()
         try:
@@ -310,8 +326,10 @@ class _Loop:
         """The batches of this rank for the steps after the current one up to ``stop``."""
         batch = self.config.batch_size
         sampler = RankSlice(
-            EpochSampler(len(self.pairs), seed=self.config.seed, first=self.state.step * batch, stop=stop * batch), global_batch=batch, ranks=self.ranks
-        )  # fmt: skip
+            EpochSampler(len(self.pairs), seed=self.config.seed, first=self.state.step * batch, stop=stop * batch),
+            global_batch=batch,
+            ranks=self.ranks,
+        )
         return DataLoader(
             self.pairs,
             batch_size=sampler.rank_batch,
@@ -336,9 +354,8 @@ class _Loop:
                 bar.update(batch)
                 bar.set_postfix(loss=f"{terms['total']:.4f}")
                 self._after_step(terms)
-                if any_rank(
-                    interrupt.is_set(), self.ranks
-                ):  # torchrun's ranks see a Ctrl-C at different steps: all stop at one
+                # torchrun's ranks see a Ctrl-C at different steps: all stop at one
+                if any_rank(interrupt.is_set(), self.ranks):
                     raise KeyboardInterrupt
 
     def _finish(self) -> Path:

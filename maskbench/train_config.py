@@ -94,7 +94,13 @@ class TrainConfig(Config):
     device: str
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values out of range."""
+        """Raise :class:`ConfigError` for values out of range.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first key out of range and its allowed range.
+        """
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -150,7 +156,13 @@ class TrainConfig(Config):
 
     @property
     def continues_run(self) -> bool:
-        """Whether the call continues an existing run (``resume`` or ``finetune``) rather than starting one."""
+        """Whether the call continues an existing run (``resume`` or ``finetune``) rather than starting one.
+
+        Returns
+        -------
+        bool
+            ``resume or finetune``.
+        """
         return self.resume or self.finetune
 
     def recorded(self) -> dict[str, Any]:

@@ -105,7 +105,20 @@ def weights_path(checkpoint: Path) -> Path:
 
 
 def sample_path(run: Path, step: int) -> Path:
-    """``RUN/samples/step-NNNNNNNN.png``, the sample grid of a total step (>= 0)."""
+    """``RUN/samples/step-NNNNNNNN.png``, the sample grid of a total step.
+
+    Parameters
+    ----------
+    run : Path
+        The run folder.
+    step : int
+        Total step, >= 0.
+
+    Returns
+    -------
+    Path
+        The PNG's path (the file may not exist yet).
+    """
     return run / "samples" / f"step-{step:08d}.png"
 
 
@@ -169,9 +182,14 @@ def read_latest_state(run: Path) -> RunState:
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{found} is not a maskbench checkpoint")
     return RunState(
-        checkpoint["arch"], dict(checkpoint["model_config"]), checkpoint["phase"], int(checkpoint["step"]),
-        int(checkpoint["phase_start"]), checkpoint["model"], checkpoint["optimizer"],
-    )  # fmt: skip
+        checkpoint["arch"],
+        dict(checkpoint["model_config"]),
+        checkpoint["phase"],
+        int(checkpoint["step"]),
+        int(checkpoint["phase_start"]),
+        checkpoint["model"],
+        checkpoint["optimizer"],
+    )
 
 
 def refuse_existing_run(run: Path, *, overwrite: bool) -> None:

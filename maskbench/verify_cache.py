@@ -62,12 +62,25 @@ class MaskMeasure:
 
     @property
     def pixels(self) -> int:
-        """All pixels of the mask."""
+        """All pixels of the mask.
+
+        Returns
+        -------
+        int
+            ``height · width``.
+        """
         return self.height * self.width
 
 
 def user_cache_dir() -> Path:
-    """Maskbench's folder in the user's cache: ``$MASKBENCH_CACHE_DIR``, ``$XDG_CACHE_HOME/maskbench`` or ``~/.cache/maskbench``."""
+    """Maskbench's folder in the user's cache (see the module docstring for the order).
+
+    Returns
+    -------
+    Path
+        ``$MASKBENCH_CACHE_DIR`` when set and not empty, else ``$XDG_CACHE_HOME/maskbench``,
+        else ``~/.cache/maskbench`` (``~`` expanded); the folder may not exist yet.
+    """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -75,7 +88,27 @@ def user_cache_dir() -> Path:
 
 
 def measure_mask(path: Path, *, invert: bool, threshold: int | None) -> MaskMeasure:
-    """Read one mask file and measure it."""
+    """Read one mask file and measure it.
+
+    Parameters
+    ----------
+    path : Path
+        The mask file.
+    invert : bool
+        Read black (0) as hole, as :func:`maskbench.files.read_mask`.
+    threshold : int or None
+        Gray level above which a pixel is white; None: the file must be binary (0 and 255).
+
+    Returns
+    -------
+    MaskMeasure
+
+    Raises
+    ------
+    InputError
+        The file cannot be read as a mask (missing, unreadable or, with ``threshold=None``,
+        not binary).
+    """
     hole = read_mask(path, invert=invert, threshold=threshold)
     return MaskMeasure(
         height=hole.shape[0],
@@ -119,8 +152,10 @@ def measure_mask_files(
     ----------
     files : sequence of Path
         Mask files, in the order the measurements are returned.
-    invert, threshold
-        As :func:`maskbench.files.read_mask`.
+    invert : bool
+        Read black (0) as hole, as :func:`maskbench.files.read_mask`.
+    threshold : int or None
+        Gray level above which a pixel is white; None: the files must be binary (0 and 255).
 
     Returns
     -------

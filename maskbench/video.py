@@ -48,7 +48,14 @@ class VideoSource:
 
     @property
     def is_frame_folder(self) -> bool:
-        """Whether this video is a folder of still frames."""
+        """Whether this video is a folder of still frames.
+
+        Returns
+        -------
+        bool
+            True when :attr:`path` is a folder (checked on disk at each call), False for a
+            video file.
+        """
         return self.path.is_dir()
 
 
@@ -121,17 +128,31 @@ def working_shape(height: int, width: int, *, short_side: int) -> tuple[int, int
     """(height, width) after scaling so that the shorter side is ``short_side`` pixels.
 
     The longer side is rounded to the nearest pixel; the aspect ratio is kept.
+
+    Parameters
+    ----------
+    height, width : int
+        Size of the frame as read, pixels, ≥ 1.
+    short_side : int
+        Working size: the shorter side after scaling, pixels, ≥ 1.
+
+    Returns
+    -------
+    (int, int)
+        (height, width) at the working size; a square frame becomes ``short_side`` square.
     """
     scale = short_side / min(height, width)
     return (
-        short_side if height <= width else int(round(height * scale)),
-        short_side if width < height else int(round(width * scale)),
+        short_side if height <= width else round(height * scale),
+        short_side if width < height else round(width * scale),
     )
 
 
 def _resize_rgb(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize a float image in [0, 1] to (height, width) = ``shape``: area averaging to
-    shrink, bicubic to enlarge (clipped back to [0, 1], as bicubic overshoots at edges).
+    """Resize a float image in [0, 1] to (height, width) = ``shape``.
+
+    Area averaging to shrink, bicubic to enlarge (clipped back to [0, 1], as bicubic
+    overshoots at edges).
     """
     height, width = shape
     if image.shape[:2] == shape:
@@ -146,6 +167,17 @@ def frame_count(video: VideoSource) -> int:
 
     A video file's count comes from its container header and may be wrong (``tree.avi``
     of OpenCV's samples announces 444 frames and decodes 68).
+
+    Parameters
+    ----------
+    video : VideoSource
+        A video file or frame folder.
+
+    Returns
+    -------
+    int
+        ≥ 0: the image files of a frame folder, the header's count of a video file, 0 when
+        the file cannot be opened or announces none.
     """
     if video.is_frame_folder:
         return len(_frame_files(video.path))
@@ -251,6 +283,11 @@ class PairReader:
     stride : int
         Take every ``stride``-th pair, ≥ 1.
 
+    Raises
+    ------
+    ValueError
+        When ``stride`` < 1.
+
     Examples
     --------
     >>> reader = PairReader(video, short_side=512, stride=1)     # doctest: +SKIP
@@ -270,7 +307,19 @@ class PairReader:
         return index % self.stride in (0, 1 % self.stride)
 
     def pairs(self) -> Iterator[FramePair]:
-        """Yield the pairs in order; raises :class:`InputError` for an undecodable video."""
+        """Yield the pairs in order, decoding the video once.
+
+        Yields
+        ------
+        FramePair
+            Pairs (t, t+1) for t = 0, S, 2S, ..., frames (H, W, 3) float32 RGB in [0, 1] at
+            the working size.
+
+        Raises
+        ------
+        InputError
+            When the file cannot be opened or a frame cannot be decoded.
+        """
         self.frames_read = 0
         previous: np.ndarray | None = None
         for index, frame in read_frames(self.video, short_side=self.short_side, wanted=self._wanted):

@@ -26,8 +26,8 @@ from maskbench.cleanup import MaskFilter
 from maskbench.errors import InputError
 from maskbench.extract_config import ExtractConfig
 from maskbench.junk import pair_skip_reason, unrelated_reason
+from maskbench.packing import PackedHoles
 from maskbench.parallel import batches
-from maskbench.store import PackedHoles
 from maskbench.video import FramePair, PairReader, VideoSource, frame_count
 
 #: Mean absolute difference (RGB in [0, 1]) below which two frames count as identical,
@@ -81,7 +81,13 @@ class VideoMasks:
 
     @property
     def note(self) -> str | None:
-        """Why a readable video gave no masks, or None when it gave some (or was unreadable)."""
+        """Why a readable video gave no masks, or None when it gave some (or was unreadable).
+
+        Returns
+        -------
+        str or None
+            One line, e.g. ``"static: consecutive frames do not differ, no masks"``.
+        """
         if self.error is not None or self.mask_frames:
             return None
         if self.unrelated is not None:
@@ -95,7 +101,15 @@ class VideoMasks:
 
     @property
     def short_read(self) -> str | None:
-        """A warning when fewer frames could be decoded than the file announces."""
+        """A warning when fewer frames could be decoded than the file announces.
+
+        Returns
+        -------
+        str or None
+            One line, e.g. ``"decoded 90 of the 120 frames its header announces (truncated?)"``;
+            None when all announced frames were read, nothing was, the count is unknown, or the
+            video is unreadable.
+        """
         if self.error is None and 0 < self.frames_read < self.announced:
             return f"decoded {self.frames_read} of the {self.announced} frames its header announces (truncated?)"
         return None
@@ -141,8 +155,9 @@ def _keep_pair_masks(
     disoccluded: np.ndarray,
     config: ExtractConfig,
 ) -> None:
-    """Clean the two raw masks of a pair and add those the filter keeps to ``result``; a pair
-    whose flow cannot be trusted is counted in ``result.skipped_pairs`` instead.
+    """Clean the two raw masks of a pair and add those the filter keeps to ``result``.
+
+    A pair whose flow cannot be trusted is counted in ``result.skipped_pairs`` instead.
     """
     result.largest_difference = max(result.largest_difference, float(np.abs(pair.first - pair.second).mean()))
     reason = pair_skip_reason(pair.first, pair.second, occluded, disoccluded, config.pair_check)
@@ -192,7 +207,7 @@ def extract_video(
             occluded, disoccluded = raw_masks(
                 batch, method=config.method, occlusion=config.occlusion_method, device=device
             )
-            for pair, occluded_t, disoccluded_t in zip(batch, occluded, disoccluded):
+            for pair, occluded_t, disoccluded_t in zip(batch, occluded, disoccluded, strict=True):
                 _keep_pair_masks(result, keep, pair, occluded_t, disoccluded_t, config)
             result.pairs += len(batch)
             if on_frames is not None:

@@ -58,26 +58,66 @@ class WeightsFile:
 
     @property
     def file_name(self) -> str:
+        """The file's name: the last part of :attr:`url`.
+
+        Returns
+        -------
+        str
+            E.g. ``"weights-inception-2015-12-05-6726825d.pth"``.
+        """
         return self.url.rsplit("/", 1)[1]
 
     @property
     def sha256_prefix(self) -> str:
+        """The first hex digits of the file's SHA-256, as its name carries them.
+
+        Returns
+        -------
+        str
+            The lowercase hex digits after the last ``-`` and before the suffix of
+            :attr:`file_name` (e.g. ``"6726825d"``); ``""`` when the name holds none.
+        """
         match = re.search(r"-([a-f0-9]+)\.", self.file_name)
         return match.group(1) if match else ""
 
 
 def cache_folder() -> Path:
-    """Torch hub's checkpoints folder: ``$TORCH_HOME/hub/checkpoints`` (usually ``~/.cache/torch/hub/checkpoints``)."""
+    """Torch hub's checkpoints folder, where torchvision and torch-fidelity keep their weights.
+
+    Returns
+    -------
+    Path
+        ``$TORCH_HOME/hub/checkpoints`` (usually ``~/.cache/torch/hub/checkpoints``); it may not
+        exist yet.
+    """
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def offline() -> bool:
-    """True when :data:`OFFLINE_ENV` forbids downloads."""
+    """Whether :data:`OFFLINE_ENV` forbids downloads.
+
+    Returns
+    -------
+    bool
+        True when the variable is set to anything but ``""``, ``"0"``, ``"false"`` or ``"no"``
+        (any case, spaces ignored).
+    """
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    """Hex SHA-256 of a file, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : Path
+        An existing file.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

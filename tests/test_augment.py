@@ -154,7 +154,7 @@ def test_flip_parameters_are_applied(photo_hole):
 def test_augment_config_errors_name_the_key(tmp_path):
     user = tmp_path / "bad.toml"
     user.write_text("dilation_radus = [0, 3]\n")
-    with pytest.raises(ConfigError, match="unknown key 'dilation_radus'.*did you mean 'dilation_radius'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'dilation_radus'.*did you mean 'dilation_radius'"):
         AugmentConfig.load(user)
     with pytest.raises(ConfigError, match="crop_scale must be"):
         AugmentConfig.load(crop_scale=(0.5, 1.5))

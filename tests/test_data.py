@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,7 +100,7 @@ def test_batches_do_not_depend_on_the_number_of_workers(data_folders) -> None:
 
     serial, parallel = batches(0), batches(2)
     assert len(serial) == 3
-    for one, other in zip(serial, parallel):
+    for one, other in zip(serial, parallel, strict=True):
         assert torch.equal(one["image"], other["image"]) and torch.equal(one["valid_mask"], other["valid_mask"])
     item = pairs[(0, 1)]
     assert torch.equal(item["valid_mask"], (~pairs.masks.mask(0, 1)).float())
@@ -140,8 +141,10 @@ def test_the_dataloader_idiom_gives_no_empty_mask_and_set_epoch_is_reproducible(
         flip_vertical=0.0,
     )
     masks = TrainingMasks(corner_store, size=32, seed=0, augment=augment)
-    first_draws = [random_augment(masks.store[int(rng.integers(8))], rng, augment, size=32)[0]
-                   for rng in (item_rng(0, 0, index, 0) for index in range(8))]  # fmt: skip
+    first_draws = [
+        random_augment(masks.store[int(rng.integers(8))], rng, augment, size=32)[0]
+        for rng in (item_rng(0, 0, index, 0) for index in range(8))
+    ]
     assert sum(not hole.any() for hole in first_draws) >= 2  # the store is hard: plain crops are often empty
 
     def epoch_batches(dataset: TrainingMasks, epoch: int, workers: int) -> torch.Tensor:
@@ -179,9 +182,9 @@ def test_the_documented_training_loop_runs(corner_store: Path) -> None:
     blocks = [block.split("```")[0] for block in guide.split("```python\n")[1:]]
     example = next(block for block in blocks if "TrainingMasks(" in block and "set_epoch" in block)
     assert len(example.strip().splitlines()) <= 8
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(example.replace('"raw.store"', repr(str(corner_store))), namespace)
     hole, valid_mask = namespace["hole"], namespace["valid_mask"]
-    assert hole.dtype == torch.bool and hole.shape[1:] == (1, 256, 256)  # type: ignore[union-attr]
-    assert torch.equal(valid_mask, (~hole).float())  # type: ignore[arg-type,operator]
-    assert all(one.any() and not one.all() for one in hole)  # type: ignore[union-attr]
+    assert hole.dtype == torch.bool and hole.shape[1:] == (1, 256, 256)
+    assert torch.equal(valid_mask, (~hole).float())
+    assert all(one.any() and not one.all() for one in hole)

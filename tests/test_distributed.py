@@ -38,14 +38,30 @@ from maskbench.synthetic import write_demo_video
 EXTRACT_TOML = (
     'method = "dis"\nworking_size = 96\nbatch_size = 4\nmin_component_area = 12\nfill_gap_area = 16\nworkers = 0\n'
 )
-SCORE_OPTIONS = ["--model", "telea", "--device", "cpu", "--no-inception", "--workers", "0", "--batch-size", "4", "--size", "64",
-                 "--upscale-small-images"]  # fmt: skip
+SCORE_OPTIONS = [
+    "--model",
+    "telea",
+    "--device",
+    "cpu",
+    "--no-inception",
+    "--workers",
+    "0",
+    "--batch-size",
+    "4",
+    "--size",
+    "64",
+    "--upscale-small-images",
+]
 
 
 def slurm(task: int, first: int, count: int, step: int | None = None) -> dict[str, str]:
     """The variables sbatch sets in one task of ``--array=FIRST-LAST[:STEP]``."""
-    variables = {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_MIN": str(first), "SLURM_ARRAY_TASK_COUNT": str(count),
-                 "SLURM_ARRAY_TASK_MAX": str(first + (count - 1) * (step or 1))}  # fmt: skip
+    variables = {
+        "SLURM_ARRAY_TASK_ID": str(task),
+        "SLURM_ARRAY_TASK_MIN": str(first),
+        "SLURM_ARRAY_TASK_COUNT": str(count),
+        "SLURM_ARRAY_TASK_MAX": str(first + (count - 1) * (step or 1)),
+    }
     if step is not None:
         variables["SLURM_ARRAY_TASK_STEP"] = str(step)
     return variables
@@ -108,7 +124,7 @@ def test_shard_auto_reads_the_array_task(
 
 
 def test_shard_auto_outside_an_array_or_in_an_irregular_one_is_refused() -> None:
-    with pytest.raises(ConfigError, match="SLURM_ARRAY_TASK_ID.*--shard K/N"):
+    with pytest.raises(ConfigError, match=r"SLURM_ARRAY_TASK_ID.*--shard K/N"):
         slurm_array_shard({})
     irregular = {
         "SLURM_ARRAY_TASK_ID": "6",
@@ -126,8 +142,13 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, seed in (("a.mp4", 1), ("b.avi", 2), ("c.mp4", 3)):
         write_demo_video(root / "videos" / name, frames=6, size=(96, 128), seed=seed)
     (root / "extract.toml").write_text(EXTRACT_TOML)
-    return {"root": root, "videos": root / "videos", "config": root / "extract.toml",
-            "images": make_images(root / "images", 12), "testset": make_nvidia_folder(root / "testset", per_bin=1)}  # fmt: skip
+    return {
+        "root": root,
+        "videos": root / "videos",
+        "config": root / "extract.toml",
+        "images": make_images(root / "images", 12),
+        "testset": make_nvidia_folder(root / "testset", per_bin=1),
+    }
 
 
 def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(
@@ -138,20 +159,58 @@ def test_the_array_scripts_with_slurm_variables_set_by_hand_equal_one_process(
     for task in (5, 6, 7):
         environment = slurm(task, 5, 3)
         shard = tmp_path / f"scores-{task}"
-        result = runner.invoke(main, ["score", *SCORE_OPTIONS, "--images", str(inputs["images"]), "--testset", str(inputs["testset"]),
-                                      "--out", str(shard), "--shard", "auto"], env=environment)  # fmt: skip
+        result = runner.invoke(
+            main,
+            [
+                "score",
+                *SCORE_OPTIONS,
+                "--images",
+                str(inputs["images"]),
+                "--testset",
+                str(inputs["testset"]),
+                "--out",
+                str(shard),
+                "--shard",
+                "auto",
+            ],
+            env=environment,
+        )
         assert result.exit_code == 0, result.output
         assert len(pd.read_csv(shard / "pairs.csv")) == 4
-        result = runner.invoke(main, ["extract", "--videos", str(inputs["videos"]), "--out", str(tmp_path / f"masks-{task}.store"),
-                                      "--config", str(inputs["config"]), "--shard", "auto"], env=environment)  # fmt: skip
+        result = runner.invoke(
+            main,
+            [
+                "extract",
+                "--videos",
+                str(inputs["videos"]),
+                "--out",
+                str(tmp_path / f"masks-{task}.store"),
+                "--config",
+                str(inputs["config"]),
+                "--shard",
+                "auto",
+            ],
+            env=environment,
+        )
         assert result.exit_code == 0, result.output
     shards = [str(tmp_path / f"scores-{task}") for task in (5, 6, 7)]
     assert runner.invoke(main, ["report", *shards, "--out", str(tmp_path / "scores")]).exit_code == 0
     stores = [str(tmp_path / f"masks-{task}.store") for task in (5, 6, 7)]
     assert runner.invoke(main, ["merge-stores", *stores, "--out", str(tmp_path / "masks.store")]).exit_code == 0
 
-    whole = runner.invoke(main, ["score", *SCORE_OPTIONS, "--images", str(inputs["images"]), "--testset", str(inputs["testset"]),
-                                 "--out", str(tmp_path / "whole")])  # fmt: skip
+    whole = runner.invoke(
+        main,
+        [
+            "score",
+            *SCORE_OPTIONS,
+            "--images",
+            str(inputs["images"]),
+            "--testset",
+            str(inputs["testset"]),
+            "--out",
+            str(tmp_path / "whole"),
+        ],
+    )
     assert whole.exit_code == 0, whole.output
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "scores" / "table1.csv"), pd.read_csv(tmp_path / "whole" / "table1.csv")

@@ -35,8 +35,9 @@ FRAMES = 10
 
 
 def _config(**changes: object) -> ExtractConfig:
-    """Shipped defaults at the test clips' own size (no resampling), fast DIS flow, and
-    clean-up sizes scaled down with the frames.
+    """Shipped defaults at the test clips' own size (no resampling), with fast DIS flow.
+
+    The clean-up sizes are scaled down with the frames.
     """
     overrides = {
         "method": "dis",
@@ -160,7 +161,7 @@ def test_filter_drops_empty_full_and_duplicates_of_the_same_kind() -> None:
 
 
 def test_config_validation_names_the_problem() -> None:
-    with pytest.raises(ConfigError, match="method must be one of auto, tvl1, .*got .lucas-kanade."):
+    with pytest.raises(ConfigError, match=r"method must be one of auto, tvl1, .*got .lucas-kanade."):
         _config(method="lucas-kanade")
     with pytest.raises(ConfigError, match="min_hole_ratio < max_hole_ratio"):
         _config(min_hole_ratio=0.7)
@@ -298,7 +299,7 @@ def test_bad_static_and_single_frame_videos_are_reported(tmp_path: Path) -> None
 def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
     write_corrupt_video(tmp_path / "v" / "a.mp4")
     write_corrupt_video(tmp_path / "v" / "b.mp4", seed=1)
-    with pytest.raises(InputError, match="none of the 2 videos could be read: a.mp4: cannot open"):
+    with pytest.raises(InputError, match=r"none of the 2 videos could be read: a.mp4: cannot open"):
         extract_videos(tmp_path / "v", tmp_path / "m.store", config=_config(), show_progress=False)
     with pytest.raises(InputError, match="no videos in"):
         extract_videos(tmp_path / "m.store", tmp_path / "n.store", config=_config(), show_progress=False)
@@ -307,7 +308,10 @@ def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
 def test_frame_folder_with_mixed_sizes(tmp_path: Path) -> None:
     clip = render_demo_clip(frames=5, size=SIZE, seed=5)
     sizes = [SIZE, (120, 160), SIZE, (72, 96), (96, 140)]  # same aspect ratio, except the last
-    frames = [cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) for frame, (h, w) in zip(clip.frames, sizes)]
+    frames = [
+        cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        for frame, (h, w) in zip(clip.frames, sizes, strict=True)
+    ]
     write_frames_folder(tmp_path / "videos" / "shot", frames)
     summary = extract_videos(tmp_path / "videos", tmp_path / "m.store", config=_config(), show_progress=False)
     assert summary.pairs == 4 and summary.masks_kept > 0

@@ -80,7 +80,7 @@ def test_inspect_fidelity_table_equals_an_independent_computation(tmp_path):
     reference = nvidia_reference().set_index(["bin", "class"])
     within = 0
     for key, (components, perimeter, half_width) in expected.items():
-        ours = dict(zip(FIDELITY_STATISTICS, (components, perimeter, half_width)))
+        ours = dict(zip(FIDELITY_STATISTICS, (components, perimeter, half_width), strict=True))
         ratios = []
         for statistic, value in ours.items():
             assert comparison.at[key, statistic] == pytest.approx(value)
@@ -108,8 +108,10 @@ def test_source_reuse_counts_each_source_once_per_mask():
 
 
 def _frame_touching_source(rng: np.random.Generator) -> np.ndarray:
-    """A 300×400 raw mask as real footage gives them: a band along part of the frame (a camera
-    pan), round holes cut by the frame (objects leaving it), and round holes inside.
+    """A 300×400 raw mask as real footage gives them.
+
+    A band along part of the frame (a camera pan), round holes cut by the frame (objects
+    leaving it), and round holes inside.
     """
     hole = np.zeros((300, 400), np.uint8)
     side = int(rng.integers(0, 4))
@@ -131,10 +133,11 @@ def _frame_touching_source(rng: np.random.Generator) -> np.ndarray:
 
 
 def longest_straight_edge(hole: np.ndarray, *, lines: tuple[int, ...] = (), tolerance: float = 1.5) -> float:
-    """Length (px) of the longest straight piece of the hole outlines, at any angle, leaving out
-    the outline pixels on the image edge and on the rows and columns ``lines`` (a band cut):
-    the longest edge of the outline pieces between them, simplified within ``tolerance`` px
-    (Douglas–Peucker).
+    """Length (px) of the longest straight piece of the hole outlines, at any angle.
+
+    Leaves out the outline pixels on the image edge and on the rows and columns ``lines`` (a
+    band cut): the longest edge of the outline pieces between them, simplified within
+    ``tolerance`` px (Douglas–Peucker).
     """
     contours, _ = cv2.findContours(hole.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     left_out = np.array([0, hole.shape[0] - 1, *lines])
@@ -148,7 +151,7 @@ def longest_straight_edge(hole: np.ndarray, *, lines: tuple[int, ...] = (), tole
             start = int(np.argmin(inner))  # an edge pixel: no piece wraps around it
             rolled, rolled_inner = np.roll(points, -start, axis=0), np.roll(inner, -start)
             bounds = np.flatnonzero(np.diff(np.concatenate(([0], rolled_inner.view(np.int8), [0]))))
-            pieces = [rolled[begin:end] for begin, end in zip(bounds[::2], bounds[1::2])]
+            pieces = [rolled[begin:end] for begin, end in zip(bounds[::2], bounds[1::2], strict=True)]
         for piece in pieces:
             if len(piece) < 2:
                 continue

@@ -36,7 +36,7 @@ def test_mask_round_trip_keeps_polarity_and_bytes(tmp_path):
 def test_non_binary_mask_is_refused_unless_thresholded(tmp_path):
     gray = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (8, 1))
     cv2.imwrite(str(tmp_path / "soft.png"), gray)
-    with pytest.raises(InputError, match="not a binary mask.*--threshold"):
+    with pytest.raises(InputError, match=r"not a binary mask.*--threshold"):
         read_mask(tmp_path / "soft.png")
     hole = read_mask(tmp_path / "soft.png", threshold=127)
     np.testing.assert_array_equal(hole, gray > 127)

@@ -55,8 +55,9 @@ def test_ground_truth_of_the_deformed_pair_is_exact(deformed: FlowPair) -> None:
 
 
 def test_composite_ground_truth_is_consistent() -> None:
-    """The exact flows of a composite pass the occlusion tests where, and only where, the
-    exact occlusion says so (an independent check of both), and a seed fixes the pair.
+    """The exact flows of a composite pass the occlusion tests where the exact occlusion says so.
+
+    Where, and only where: an independent check of both. And a seed fixes the pair.
     """
     photos = (skimage.data.astronaut(), skimage.data.coffee())
     pair = random_composite_pair(*photos, np.random.default_rng(4), size=(128, 128), foreground_shift=(6.0, 9.0))
@@ -188,7 +189,7 @@ def test_estimate_rejects_bad_input() -> None:
         flow.estimate(frame, frame, method="raft")
     with pytest.raises(TypeError, match="flow method 'dis' takes no options, got warps"):
         flow.estimate(frame, frame, method="dis", warps=3)
-    with pytest.raises(TypeError, match="frames0 must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"frames0 must be a torch.Tensor"):
         flow.estimate_batch(frame, frame)
     with pytest.raises(ValueError, match=r"frames1 must have shape \(B, 3, H, W\)"):
         flow.estimate_batch(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
@@ -196,8 +197,9 @@ def test_estimate_rejects_bad_input() -> None:
 
 @pytest.mark.slow  # about 3 s at 384 px, compiled
 def test_a_large_motion_is_recovered() -> None:
-    """A cut-out moving 40 px over a background moving up to 12 px (real footage at working
-    size 512), at 384 px.
+    """A cut-out moving 40 px over a background moving up to 12 px, at 384 px.
+
+    Such motions occur in real footage at working size 512.
 
     Tolerances: the moving object's median end-point error must stay under 0.5 px — a flow
     that lost the object (kept the background's motion, or a smoothed-away blend) is off by
@@ -243,8 +245,9 @@ def test_both_ways_equals_two_batches(translated: FlowPair, deformed: FlowPair) 
 
 
 def test_torch_no_cuda_notice_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
-    """Torch's "No CUDA runtime is found" log line (printed when compiling on a CPU-only
-    machine with a CUDA folder) never reaches the user; its other messages do.
+    """Torch's "No CUDA runtime is found" log line never reaches the user; its other messages do.
+
+    Torch prints it when compiling on a CPU-only machine with a CUDA folder.
     """
     quiet_no_cuda_notice()  # what compiling TV-L1's step does first
     quiet_no_cuda_notice()

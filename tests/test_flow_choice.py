@@ -30,6 +30,7 @@ from maskbench.store import MaskStore
 from maskbench.synthetic import write_demo_video
 from maskbench.testset import build_testset
 from maskbench.testset_config import TestsetConfig
+from maskbench.video import VideoSource
 from maskbench.video_masks import VideoMasks
 
 SIZE = (64, 80)
@@ -88,7 +89,7 @@ def test_a_pinned_opencv_method_ignores_the_device() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_auto_with_a_missing_cuda_device_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="--device: .*CUDA is not available"):
+    with pytest.raises(ConfigError, match=r"--device: .*CUDA is not available"):
         resolve_method(_config(method="auto", device="cuda"))
 
 
@@ -127,7 +128,7 @@ def test_a_store_refuses_a_second_method(dis_store: Path, clips: Path, tmp_path:
     store = tmp_path / "s.store"
     shutil.copytree(dis_store, store)
     before = sorted(path.name for path in (store / "shards").iterdir())
-    with pytest.raises(MixedMethodsError, match="holds masks made with dis\\+range\\+median.*makes farneback"):
+    with pytest.raises(MixedMethodsError, match=r"holds masks made with dis\+range\+median.*makes farneback"):
         extract_videos(clips, store, config=_config(method="farneback"), show_progress=False)
     with pytest.raises(MixedMethodsError, match="makes dis\\+fb"):
         extract_videos(clips, store, config=_config(method="dis", occlusion="fb"), show_progress=False)
@@ -156,7 +157,7 @@ def test_overwrite_starts_a_store_afresh_with_another_method(dis_store: Path, cl
 def test_merge_refuses_stores_of_two_methods(dis_store: Path, clips: Path, tmp_path: Path) -> None:
     other = tmp_path / "farneback.store"
     extract_videos(clips, other, config=_config(method="farneback"), show_progress=False)
-    with pytest.raises(MixedMethodsError, match="different methods .*dis\\+range\\+median in dis.store"):
+    with pytest.raises(MixedMethodsError, match=r"different methods .*dis\+range\+median in dis.store"):
         merge_stores([dis_store, other], tmp_path / "all.store", show_progress=False)
     summary = merge_stores([dis_store, other], tmp_path / "all.store", allow_mixed_methods=True, show_progress=False)
     assert summary.groups_copied == 4
@@ -182,9 +183,9 @@ def _no_extraction(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace the per-video work by a stub that records the method it was given."""
     methods: list[str] = []
 
-    def fake(video: object, config: ExtractConfig, **_: object) -> VideoMasks:
+    def fake(video: VideoSource, config: ExtractConfig, **_: object) -> VideoMasks:
         methods.append(config.method)
-        return VideoMasks(video.name, frames_read=5, pairs=4)  # type: ignore[attr-defined]
+        return VideoMasks(video.name, frames_read=5, pairs=4)
 
     monkeypatch.setattr(extract_module, "extract_video", fake)
     return methods

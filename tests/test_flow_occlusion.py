@@ -159,13 +159,15 @@ def test_occlusion_rejects_bad_input() -> None:
         flow.occlusion(constant(0, 0)[..., :1], constant(0, 0))
     with pytest.raises(ValueError, match="unknown occlusion method 'median'"):
         flow.occlusion(constant(0, 0), constant(0, 0), method="median")
-    with pytest.raises(TypeError, match="forward must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"forward must be a torch.Tensor"):
         flow.occlusion_batch(constant(0, 0), constant(0, 0))
 
 
 def test_splatting_equals_a_pixel_by_pixel_loop() -> None:
-    """The vectorised splat against a plain loop over pixels and corners, on random flows with
-    points far outside the frame, within one pixel of every edge and on integer positions.
+    """The vectorised splat against a plain loop over pixels and corners, on random flows.
+
+    The flows put points far outside the frame, within one pixel of every edge and on
+    integer positions.
     """
     rng = np.random.default_rng(3)
     flows = rng.normal(0.0, 6.0, (2, 2, 9, 11)).astype(np.float32)
@@ -182,8 +184,10 @@ def test_splatting_equals_a_pixel_by_pixel_loop() -> None:
 
 
 def test_pair_by_pair_cpu_batches_equal_one_pass() -> None:
-    """On the CPU a batch is taken pair by pair (for the caches); the masks are those of one
-    pass over the whole batch, in order.
+    """A CPU batch taken pair by pair gives the masks of one pass over the whole batch.
+
+    On the CPU a batch is taken pair by pair (for the caches); the masks must be those of
+    one pass, in order.
     """
     rng = np.random.default_rng(8)
     forward = torch.from_numpy(rng.normal(0.0, 1.0, (3, 2, 20, 24)).astype(np.float32))

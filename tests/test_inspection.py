@@ -53,7 +53,7 @@ def test_inspect_store_counts_every_mask(tmp_path):
     for name in ("histogram.png", "examples.png", "shape_stats.csv", "summary.md"):
         assert (tmp_path / "s.inspect" / name).stat().st_size > 0
     assert list(pd.read_csv(tmp_path / "s.inspect" / "shape_stats.csv").columns) == list(STATS_COLUMNS)
-    with pytest.raises(OutputExistsError, match="inspection folder .* already exists"):
+    with pytest.raises(OutputExistsError, match=r"inspection folder .* already exists"):
         inspect_path(tmp_path / "s", config=InspectConfig.load(workers=1))
 
 

@@ -79,7 +79,9 @@ def test_pair_reasons_in_order():
 
 @pytest.fixture(scope="module")
 def edited_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 frames of one scene, a hard cut to 12 frames of another, a 6-frame fade to black of
+    """An edited clip: two scenes joined by a hard cut, a fade to black, a static stretch.
+
+    12 frames of one scene, a hard cut to 12 frames of another, a 6-frame fade to black of
     that scene's last frame, then a static stretch (5 copies of one frame).
     """
     first = render_demo_clip(frames=12, size=SIZE, seed=3).frames
@@ -99,7 +101,9 @@ def test_cut_and_fade_pairs_are_skipped_with_their_reasons(edited_clip: Path):
     assert result.skipped_pairs == {"cut": 1, "fade/flash": 7}
     assert result.unrelated is None and result.mask_frames
     cut_frames = {12}  # the first frame of the second scene: no mask may come from the cut pair
-    occlusion_frames = {frame for frame, kind in zip(result.mask_frames, result.mask_kinds) if kind == "occlusion"}
+    occlusion_frames = {
+        frame for frame, kind in zip(result.mask_frames, result.mask_kinds, strict=True) if kind == "occlusion"
+    }
     assert not occlusion_frames & {frame - 1 for frame in cut_frames}
 
 
@@ -121,8 +125,9 @@ def test_unrelated_folder_is_skipped_and_the_run_goes_on(tmp_path: Path, edited_
 
 
 def _leaving_clip(frames: int = 8) -> list[np.ndarray]:
-    """A static photograph with a textured square moving right by 9 px per frame until it
-    has left the frame through the right edge.
+    """A static photograph with a textured square moving right by 9 px per frame.
+
+    The square moves until it has left the frame through the right edge.
     """
     background = _photo("astronaut")
     patch = _photo("coffee", (50, 50))

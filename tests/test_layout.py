@@ -37,6 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "parallel",
         "files",
         "locking",
+        "packing",
         "store",
         "images",
         "video",
@@ -161,6 +162,12 @@ def test_imports_are_at_the_top(module):
     assert not late, f"{module} imports {late} inside a function or block"
 
 
+def test_the_module_map_names_every_module():
+    module_map = (ROOT / "docs" / "design.md").read_text("utf-8").split("### Module map", 1)[1]
+    missing = [module for module in sorted(MODULES) if f"| `{module}` |" not in module_map]
+    assert not missing, f"docs/design.md's module map lacks {missing}"
+
+
 def test_flow_imports_nothing_of_maskbench():
     for module, targets in GRAPH.items():
         if module.startswith("flow"):
@@ -181,10 +188,10 @@ def test_no_import_circles():
         state[module] = "open"
         for target in sorted(GRAPH[module]):
             if state.get(target) == "open":
-                cycle = path[path.index(target) :] + [target]
+                cycle = [*path[path.index(target) :], target]
                 pytest.fail("import circle: " + " -> ".join(cycle))
             if target not in state:
-                visit(target, path + [target])
+                visit(target, [*path, target])
         state[module] = "done"
 
     for module in sorted(GRAPH):

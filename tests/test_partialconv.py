@@ -20,7 +20,7 @@ def per_window_reference(
     scaling: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eq. (1) and (2) written out window by window with explicit loops (float64)."""
-    batch, in_channels, height, width = features.shape
+    batch, _, height, width = features.shape
     out_channels, _, kernel, _ = weight.shape
     padded_x = np.pad(features, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     padded_m = np.pad(
@@ -54,6 +54,7 @@ def test_partial_conv_equals_per_window_eq1(
     features = torch.randn(2, 3, 13, 11, generator=generator)
     valid_mask = (torch.rand(2, mask_channels, 13, 11, generator=generator) > 0.6).float()
     valid_mask[0, :, :8, :8] = 0  # a hole larger than a window: some outputs see nothing valid
+    # a parametrized str, where PartialConv2d's scaling is typed as the Literal of its two names
     layer = PartialConv2d(3, 4, kernel, stride=stride, padding=padding, scaling=scaling)  # type: ignore[arg-type]
     with torch.no_grad():
         layer.bias.copy_(torch.randn(4, generator=generator))

@@ -73,12 +73,27 @@ def test_rebuilding_a_split_with_other_settings_says_so(tmp_path):
     assert same.note is None  # the worker count changes nothing
     (tmp_path / "c.toml").write_text("combine_sources = [1, 2]\n")
     result = CliRunner().invoke(
-        main, ["build-testset", "--masks", str(tmp_path / "raw.store"), "--out", str(tmp_path / "split"), "--per-bin", "1",
-               "--seed", "1", "--workers", "1", "--overwrite", "--config", str(tmp_path / "c.toml")],
-    )  # fmt: skip
+        main,
+        [
+            "build-testset",
+            "--masks",
+            str(tmp_path / "raw.store"),
+            "--out",
+            str(tmp_path / "split"),
+            "--per-bin",
+            "1",
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--overwrite",
+            "--config",
+            str(tmp_path / "c.toml"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (
-        f"note: the split {tmp_path / 'split'} was made by maskbench {__version__} with other settings (combine_sources)"
-        in result.output
+        f"note: the split {tmp_path / 'split'} was made by maskbench {__version__} "
+        "with other settings (combine_sources)" in result.output
     )
     assert np.isfinite(json.loads((tmp_path / "split" / "meta.json").read_text())["seed"])

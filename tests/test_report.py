@@ -20,8 +20,18 @@ def _pairs() -> pd.DataFrame:
     rows = []
     for model, offset in (("PConv", 0.0), ("Telea", 1.0)):
         for ratio_bin, border, l1, hole_ratio in ((0, "N", 1.0, 0.05), (0, "N", 2.0, 0.07), (5, "B", 9.0, 0.55)):
-            rows.append(dict(model=model, ratio_bin=ratio_bin, border=border, hole_ratio=hole_ratio,
-                             l1=l1 + offset, psnr=30.0 - l1, ssim=1.0 - l1 / 10, ssim_paper=0.9 - l1 / 10))  # fmt: skip
+            rows.append(
+                dict(
+                    model=model,
+                    ratio_bin=ratio_bin,
+                    border=border,
+                    hole_ratio=hole_ratio,
+                    l1=l1 + offset,
+                    psnr=30.0 - l1,
+                    ssim=1.0 - l1 / 10,
+                    ssim_paper=0.9 - l1 / 10,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -38,7 +48,7 @@ def test_table_has_the_papers_rows_and_columns() -> None:
         "SSIM(Telea)",
         "SSIM_paper(PConv)",
         "SSIM_paper(Telea)",
-    ]  # fmt: skip  (no Inception: no IScore, IS or FID rows)
+    ]  # no Inception: no IScore, IS or FID rows
     assert table.loc["SSIM_paper(Telea)", f"{BIN_LABELS[0]} N"] == pytest.approx(0.75)
     assert table.loc["l1(PConv)(%)", f"{BIN_LABELS[0]} N"] == 1.5
     assert table.loc["l1(Telea)(%)", f"{BIN_LABELS[0]} N"] == 2.5
@@ -48,8 +58,11 @@ def test_table_has_the_papers_rows_and_columns() -> None:
 
 def test_iscore_is_ground_truth_is_minus_output_is() -> None:
     cell = (0, "N")
-    inception = {"is": {"PConv": {cell: 3.5}, "Telea": {cell: 2.0}}, "is_gt": {cell: 4.0},
-                 "fid": {"PConv": {cell: 10.0}, "Telea": {cell: 30.0}}}  # fmt: skip
+    inception = {
+        "is": {"PConv": {cell: 3.5}, "Telea": {cell: 2.0}},
+        "is_gt": {cell: 4.0},
+        "fid": {"PConv": {cell: 10.0}, "Telea": {cell: 30.0}},
+    }
     table = build_table(_pairs(), inception, ["PConv", "Telea"])
     column = f"{BIN_LABELS[0]} N"
     assert table.loc["IScore(PConv)", column] == 0.5 and table.loc["IScore(Telea)", column] == 2.0
@@ -59,8 +72,14 @@ def test_iscore_is_ground_truth_is_minus_output_is() -> None:
 
 def test_inception_by_bin_takes_each_cells_pairs_in_order() -> None:
     rng = np.random.default_rng(0)
-    pairs = pd.DataFrame({"pair": [f"{k:05d}" for k in range(40)], "position": range(40),
-                          "ratio_bin": [0] * 20 + [1] * 20, "border": ["N"] * 40})  # fmt: skip
+    pairs = pd.DataFrame(
+        {
+            "pair": [f"{k:05d}" for k in range(40)],
+            "position": range(40),
+            "ratio_bin": [0] * 20 + [1] * 20,
+            "border": ["N"] * 40,
+        }
+    )
     classes = [k % 4 if k < 20 else 0 for k in range(40)]  # bin 0 uses 4 classes, bin 1 one
     features = {}
     for k, label in enumerate(classes):
@@ -165,8 +184,9 @@ def test_cells_of_a_metric_the_run_did_not_store_say_so() -> None:
 
 
 def test_a_fid_only_run_shows_fid_and_says_why_is_is_absent() -> None:
-    pairs = pd.DataFrame({"pair": [f"{k:05d}" for k in range(12)], "position": range(12),
-                          "ratio_bin": [0] * 12, "border": ["N"] * 12})  # fmt: skip
+    pairs = pd.DataFrame(
+        {"pair": [f"{k:05d}" for k in range(12)], "position": range(12), "ratio_bin": [0] * 12, "border": ["N"] * 12}
+    )
     rng = np.random.default_rng(1)
     pool_only = {f"{k:05d}": (np.zeros(0, np.float32), rng.normal(size=8)) for k in range(12)}
     scores = _inception_by_bin(pairs, pool_only)

@@ -55,7 +55,7 @@ def make_nvidia_folder(folder: Path, per_bin: int) -> Path:
     """Numbered 512x512 masks as NVIDIA's release: square holes of the bin's ratio, centred (N) or in a corner (B)."""
     for index in range(12 * per_bin):
         ratio_bin, border, position = position_of_index(index, per_bin=per_bin)
-        side = int(round(np.sqrt(0.05 + 0.1 * ratio_bin + 0.01 * position) * 512))
+        side = round(np.sqrt(0.05 + 0.1 * ratio_bin + 0.01 * position) * 512)
         hole = np.zeros((512, 512), bool)
         top = (512 - side) // 2 if border == "N" else 0
         hole[top : top + side, top : top + side] = True
@@ -202,7 +202,7 @@ def test_a_finished_run_is_kept_and_can_be_extended(inputs: tuple[Path, Path], t
     paths = (images, masks, out)
     options = dict(device="cpu", shard="1/4", **FAST)
     score([SPEC], *paths, config=ScoreConfig.load(**options))
-    with pytest.raises(OutputExistsError, match="already holds the finished results.*--overwrite"):
+    with pytest.raises(OutputExistsError, match=r"already holds the finished results.*--overwrite"):
         score([SPEC], *paths, config=ScoreConfig.load(**options))
     with pytest.raises(OutputExistsError, match=r"other settings \(pairing"):
         score([SPEC], *paths, config=ScoreConfig.load(**{**options, "seed": 3}))
@@ -245,8 +245,13 @@ def test_workers_do_not_change_the_numbers(inputs: tuple[Path, Path], tmp_path: 
 def test_missing_inception_weights_stop_the_run_before_any_work(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
     with pytest.raises(MissingWeightsError, match=rf"(--no-inception|{INCEPTION_WEIGHTS.file_name})"):
-        score([SPEC], images, masks, tmp_path / "out",
-              config=ScoreConfig.load(workers=0, inception_weights=str(tmp_path / "absent.pth")))  # fmt: skip
+        score(
+            [SPEC],
+            images,
+            masks,
+            tmp_path / "out",
+            config=ScoreConfig.load(workers=0, inception_weights=str(tmp_path / "absent.pth")),
+        )
     assert not (tmp_path / "out").exists() and CALLS["count"] == 0
 
 
@@ -267,8 +272,8 @@ def test_save_images_writes_truth_input_and_outputs(inputs: tuple[Path, Path], t
 def test_command_line_score_and_report(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     masks, images = inputs
     runner = CliRunner()
-    arguments = ["score", "--model", SPEC, "--images", str(images), "--testset", str(masks), "--device", "cpu",
-                 "--workers", "0", "--no-inception", "--shard", "1/6", "--upscale-small-images"]  # fmt: skip
+    arguments = ["score", "--model", SPEC, "--images", str(images), "--testset", str(masks), "--device", "cpu"]
+    arguments += ["--workers", "0", "--no-inception", "--shard", "1/6", "--upscale-small-images"]
     result = runner.invoke(main, [*arguments, "--out", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output
     assert "scored 2 pairs" in result.output and (tmp_path / "cli" / "table1.md").is_file()
@@ -288,7 +293,7 @@ class _ColourFeatures:
     def __init__(self, *, weights: object, device: object) -> None:
         pass
 
-    def __call__(self, images):  # type: ignore[no-untyped-def]
+    def __call__(self, images):
         means = images.mean(dim=(2, 3)).double().numpy()
         logits = np.zeros((len(means), 1008), np.float32)
         logits[:, :3] = 10 * means

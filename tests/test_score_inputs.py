@@ -34,7 +34,10 @@ CALLS = {"count": 0, "interrupt_at": 0}
 
 
 def mean_fill(image, hole):
-    """The mean colour of the valid pixels in the hole; Ctrl-C at call $INTERRUPT_AT_CALL (counted from when it was set)."""
+    """The mean colour of the valid pixels in the hole.
+
+    Ctrl-C at call $INTERRUPT_AT_CALL (counted from when it was set).
+    """
     interrupt_at = int(os.environ.get("INTERRUPT_AT_CALL", "0"))
     if interrupt_at != CALLS["interrupt_at"]:
         CALLS.update(count=0, interrupt_at=interrupt_at)
@@ -49,7 +52,7 @@ def make_masks(folder: Path, *, invert: bool = False, wrong: int = 0) -> Path:
     """12 numbered 512×512 masks (one per bin and class), white = hole; ``wrong`` of them in the wrong bin."""
     for index in range(12):
         ratio_bin, border, _ = position_of_index(index, per_bin=1)
-        side = int(round(np.sqrt(0.05 + 0.1 * ((ratio_bin + 2) % 6 if index < wrong else ratio_bin)) * 512))
+        side = round(np.sqrt(0.05 + 0.1 * ((ratio_bin + 2) % 6 if index < wrong else ratio_bin)) * 512)
         hole = np.zeros((512, 512), bool)
         top = (512 - side) // 2 if border == "N" else 0
         hole[top : top + side, top : top + side] = True
@@ -81,8 +84,8 @@ def in_models_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run_score(images: Path, masks: Path, out: Path, *extra: str, model: str = "mymodels:mean_fill") -> Result:
-    arguments = ["score", "--model", model, "--images", str(images), "--testset", str(masks), "--out", str(out),
-                 "--device", "cpu", "--workers", "0", "--no-inception", *extra]  # fmt: skip
+    arguments = ["score", "--model", model, "--images", str(images), "--testset", str(masks), "--out", str(out)]
+    arguments += ["--device", "cpu", "--workers", "0", "--no-inception", *extra]
     return CliRunner().invoke(main, arguments)
 
 
@@ -158,7 +161,7 @@ def test_a_folder_is_verified_once_until_a_file_changes(tmp_path: Path, monkeypa
 
 
 def test_tiny_images_are_refused_and_listed(inputs, in_models_folder: Path) -> None:
-    masks, images = inputs
+    masks, _ = inputs
     few = in_models_folder / "few"
     for number in range(12):
         write_image(few / f"p{number:02d}.png", np.full((600, 700, 3), 0.5, np.float32))

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from skimage import data
+from torch.nn import functional
 
 from maskbench.metrics import pair_statistics, ssim_map_literature
 from maskbench.ssim_maps import gaussian_kernel1d
@@ -25,14 +25,14 @@ def _pytorch_ssim_on_255(output: torch.Tensor, target: torch.Tensor) -> torch.Te
     gauss = torch.tensor([math.exp(-((x - 11 // 2) ** 2) / float(2 * 1.5**2)) for x in range(11)], dtype=torch.float64)
     gauss = gauss / gauss.sum()
     window = (gauss[:, None] @ gauss[None, :]).expand(channel, 1, 11, 11).contiguous()
-    mu1 = F.conv2d(img1, window, padding=11 // 2, groups=channel)
-    mu2 = F.conv2d(img2, window, padding=11 // 2, groups=channel)
+    mu1 = functional.conv2d(img1, window, padding=11 // 2, groups=channel)
+    mu2 = functional.conv2d(img2, window, padding=11 // 2, groups=channel)
     mu1_sq, mu2_sq, mu1_mu2 = mu1.pow(2), mu2.pow(2), mu1 * mu2
-    sigma1_sq = F.conv2d(img1 * img1, window, padding=11 // 2, groups=channel) - mu1_sq
-    sigma2_sq = F.conv2d(img2 * img2, window, padding=11 // 2, groups=channel) - mu2_sq
-    sigma12 = F.conv2d(img1 * img2, window, padding=11 // 2, groups=channel) - mu1_mu2
-    C1, C2 = 0.01**2, 0.03**2
-    ssim_map = ((2 * mu1_mu2 + C1) * (2 * sigma12 + C2)) / ((mu1_sq + mu2_sq + C1) * (sigma1_sq + sigma2_sq + C2))
+    sigma1_sq = functional.conv2d(img1 * img1, window, padding=11 // 2, groups=channel) - mu1_sq
+    sigma2_sq = functional.conv2d(img2 * img2, window, padding=11 // 2, groups=channel) - mu2_sq
+    sigma12 = functional.conv2d(img1 * img2, window, padding=11 // 2, groups=channel) - mu1_mu2
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
     return ssim_map.mean(1).mean(1).mean(1)
 
 
@@ -42,7 +42,10 @@ def _photos() -> tuple[torch.Tensor, torch.Tensor]:
     truths = np.stack([getattr(data, name)()[100:196, 100:228] / 255.0 for name in ("astronaut", "coffee")])
     outputs = np.clip(truths + rng.normal(0, 0.05, truths.shape), 0, 1)
     outputs[:, 30:70, 40:100] = truths[:, 30:70, 40:100].mean(axis=(1, 2), keepdims=True)
-    as_tensor = lambda images: torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+
+    def as_tensor(images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2).contiguous()
+
     return as_tensor(outputs), as_tensor(truths)
 
 
@@ -66,8 +69,10 @@ def test_identical_images_give_one_everywhere_even_black() -> None:
 
 
 def test_constant_images_give_the_value_derived_by_hand() -> None:
-    """X ≡ a, y ≡ b. With zero padding the window covers a weight W(p) ≤ 1 of the image at p, so
-    μx = 255aW, σx² = 255²a²W(1 − W), σxy = 255²abW(1 − W), and SSIM(p) follows; inside, W = 1:
+    """X ≡ a, y ≡ b.
+
+    With zero padding the window covers a weight W(p) ≤ 1 of the image at p, so μx = 255aW,
+    σx² = 255²a²W(1 − W), σxy = 255²abW(1 − W), and SSIM(p) follows; inside, W = 1:
     (2·255²ab + C1) / (255²(a² + b²) + C1).
     """
     a, b, height, width = 0.2, 0.7, 24, 30

@@ -32,7 +32,7 @@ def test_round_trip_keeps_masks_sizes_and_provenance(tmp_path):
     for index, hole in enumerate(holes):
         assert reopened[index].dtype == np.bool_
         assert np.array_equal(reopened[index], hole)
-    assert [np.array_equal(a, b) for a, b in zip(reopened, holes)] == [True] * 4
+    assert [np.array_equal(a, b) for a, b in zip(reopened, holes, strict=True)] == [True] * 4
     record = reopened.record(1)
     assert (record.source, record.frame, record.height, record.width, record.extra) == (
         "b.mp4",
@@ -87,7 +87,7 @@ def test_interrupted_append_leaves_the_store_unchanged(tmp_path, monkeypatch):
 
 
 def test_store_errors_say_what_to_do(tmp_path):
-    with pytest.raises(InputError, match="is not a mask store .*maskbench generate"):
+    with pytest.raises(InputError, match=r"is not a mask store .*maskbench generate"):
         MaskStore.open(tmp_path / "missing")
     MaskStore.create(tmp_path / "s")
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):

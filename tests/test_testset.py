@@ -152,7 +152,7 @@ def test_existing_output_and_missing_store_give_the_promised_messages(split, sto
     out, _ = split
     with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
         build_testset(store_path, out, config=TestsetConfig.load(per_bin=PER_BIN, seed=11, workers=1))
-    with pytest.raises(InputError, match="is not a mask store .*maskbench generate"):
+    with pytest.raises(InputError, match=r"is not a mask store .*maskbench generate"):
         build_testset(tmp_path / "nowhere", tmp_path / "x", config=TestsetConfig.load(per_bin=1, workers=1))
     for bad, message in [
         ("combine_sources = [0, 2]", r"combine_sources must be \[low, high\] with 1 <= low <= high, got \[0, 2\]"),
@@ -163,7 +163,7 @@ def test_existing_output_and_missing_store_give_the_promised_messages(split, sto
             build_testset(store_path, tmp_path / "x", config=TestsetConfig.load(tmp_path / "bad.toml"))
     user = tmp_path / "bad.toml"
     user.write_text("per_bim = 3\n")
-    with pytest.raises(ConfigError, match="unknown key 'per_bim'.*did you mean 'per_bin'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'per_bim'.*did you mean 'per_bin'"):
         build_testset(store_path, tmp_path / "x", config=TestsetConfig.load(user))
 
 
@@ -203,7 +203,8 @@ def test_a_store_that_cannot_fill_the_large_bins_is_named(tmp_path):
     store.append(dots, sources=[f"dot{i}" for i in range(6)], frames=list(range(6)))
     user = tmp_path / "strict.toml"
     user.write_text(
-        "max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\nnatural_tries = [3, 3, 3, 3, 3, 3]\nnatural_max_dilation = 20.0\n"
+        "max_dilation = 20.0\nmax_tries = 6\nmax_failed_slots = 2\n"
+        "natural_tries = [3, 3, 3, 3, 3, 3]\nnatural_max_dilation = 20.0\n"
     )
     with pytest.raises(
         InsufficientMasksError,

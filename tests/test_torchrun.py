@@ -59,8 +59,12 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     arguments = [
         str(paths[name]) for name in ("out", "images", "testset", "videos", "images", "train_masks", "extract_config")
     ]
-    environment = {**os.environ, "MASKBENCH_DIST_TIMEOUT": "600", "OMP_NUM_THREADS": "1",
-                   "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    environment = {
+        **os.environ,
+        "MASKBENCH_DIST_TIMEOUT": "600",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+    }
     command = [
         str(TORCHRUN),
         "--standalone",
@@ -94,7 +98,7 @@ def test_one_ddp_step_on_identical_batches_equals_a_one_process_step(job) -> Non
 
 
 def test_training_writes_once_records_the_world_size_and_resumes_with_one_process(job) -> None:
-    out, paths = job[2]["out"], job[2]
+    out = job[2]["out"]
     run = out / "run"
     record = json.loads((run / "run.json").read_text())
     assert record["world_size"] == 2 and record["step"] == 2 and record["config"]["batch_size"] == 4
@@ -111,8 +115,9 @@ def test_training_writes_once_records_the_world_size_and_resumes_with_one_proces
 def test_score_under_torchrun_equals_one_process(job, tmp_path: Path) -> None:
     paths = job[2]
     one = tmp_path / "one"
-    config = ScoreConfig.load(device="cpu", workers=0, inception=False, batch_size=2, size=64, upscale_small_images=True,
-                              limit_per_bin=1)  # fmt: skip
+    config = ScoreConfig.load(
+        device="cpu", workers=0, inception=False, batch_size=2, size=64, upscale_small_images=True, limit_per_bin=1
+    )
     score(["telea"], paths["images"], paths["testset"], one, config=config)
     two = paths["out"] / "score"
     for name in ("pairs.csv", "table1.csv"):

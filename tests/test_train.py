@@ -8,14 +8,15 @@ import os
 import shutil
 import signal
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import skimage.data
 import torch
-import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
+from torch.nn import functional
 
 import maskbench.train as train_module
 from maskbench.augment import AugmentConfig
@@ -24,7 +25,7 @@ from maskbench.errors import ConfigError, InputError, OutputExistsError
 from maskbench.files import write_image
 from maskbench.models import load_inpainter
 from maskbench.store import MaskStore
-from maskbench.train import TrainingInterrupted, train
+from maskbench.train import TrainingInterrupted, TrainResult, train
 from maskbench.train_config import TrainConfig
 
 AUGMENT = AugmentConfig(
@@ -64,8 +65,8 @@ class TinyFeatures(nn.Module):
         self.calls += 1
         if self.calls == self.interrupt_at_call:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a step
-        level1 = F.max_pool2d(F.relu(F.conv2d(image, self.first, padding=1)), 2)
-        return [level1, F.max_pool2d(F.relu(F.conv2d(level1, self.second, padding=1)), 2)]
+        level1 = functional.max_pool2d(functional.relu(functional.conv2d(image, self.first, padding=1)), 2)
+        return [level1, functional.max_pool2d(functional.relu(functional.conv2d(level1, self.second, padding=1)), 2)]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "images", root / "masks"
 
 
-def run_training(run: Path, data, *, steps: int, extractor: nn.Module | None = None, **options):  # type: ignore[no-untyped-def]
+def run_training(
+    run: Path, data: tuple[Path, Path], *, steps: int, extractor: nn.Module | None = None, **options: Any
+) -> TrainResult:
     images, masks = data
     overrides = {**TINY, **options.pop("config", {})}
     config = TrainConfig.load(**overrides, arch=options.pop("arch", "pconv"), stop_step=steps, device="cpu", **options)
@@ -199,7 +202,7 @@ def test_cli_names_the_missing_vgg_weights_and_creates_nothing(
 class RecordingVGG(TinyFeatures):
     """Stands in for ``VGG16Features(path)`` in the command line: records the weights path it was given."""
 
-    paths: list[str | None] = []
+    paths: ClassVar[list[str | None]] = []
     interrupt_at_call: int | None = None
 
     def __init__(self, weights_path: str | None = None) -> None:
@@ -223,9 +226,10 @@ def test_resume_keeps_size_batch_and_config_and_refuses_changes(tmp_path: Path, 
     )
     run = tmp_path / "run"
     runner = CliRunner()
-    first = runner.invoke(main, ["train", "--arch", "conv", "--images", str(images), "--masks", str(masks), "--out", str(run),
-                                 "--size", "32", "--batch-size", "2", "--workers", "0", "--config", str(user_config),
-                                 "--steps", "2", "--device", "cpu"])  # fmt: skip
+    # kept by hand (fmt: skip): each option beside its value, as on a command line
+    first = runner.invoke(main, ["train", "--arch", "conv", "--images", str(images), "--masks", str(masks),
+                                 "--out", str(run), "--size", "32", "--batch-size", "2", "--workers", "0",
+                                 "--config", str(user_config), "--steps", "2", "--device", "cpu"])  # fmt: skip
     assert first.exit_code == 0, first.output
     resumed = runner.invoke(main, ["train", "--out", str(run), "--resume", "--steps", "3", "--device", "cpu"])
     assert resumed.exit_code == 0, resumed.output
@@ -266,8 +270,10 @@ def test_ctrl_c_in_the_command_line_says_what_is_kept_and_how_to_continue(tmp_pa
     recording_vgg.interrupt_at_call = 3  # one call per step: Ctrl-C in the third step, which is finished
     run = tmp_path / "run"
     (tmp_path / "thin.toml").write_text("model_width = 0.0625\n")
-    result = CliRunner().invoke(main, ["train", "--arch", "pconv", "--images", str(images), "--masks", str(masks), "--out", str(run),
-                                       "--size", "32", "--batch-size", "2", "--workers", "0", "--steps", "4", "--device", "cpu",
+    # kept by hand (fmt: skip): each option beside its value, as on a command line
+    result = CliRunner().invoke(main, ["train", "--arch", "pconv", "--images", str(images), "--masks", str(masks),
+                                       "--out", str(run), "--size", "32", "--batch-size", "2", "--workers", "0",
+                                       "--steps", "4", "--device", "cpu",
                                        "--config", str(tmp_path / "thin.toml")])  # fmt: skip
     assert result.exit_code == 130, result.output
     checkpoint = run / "checkpoints" / "step-00000003.pt"

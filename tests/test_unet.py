@@ -52,7 +52,7 @@ def test_layers_follow_table_2(network_class: type[nn.Module]) -> None:
     conv_type = PartialConv2d if network_class is PConvUNet else nn.Conv2d
     assert len(network.encoder) == 8 and len(network.decoder) == 8
     for block, (kernel, in_ch, out_ch, stride, batch_norm, activation) in zip(
-        [*network.encoder, *network.decoder], TABLE_2_ENCODER + TABLE_2_DECODER
+        [*network.encoder, *network.decoder], TABLE_2_ENCODER + TABLE_2_DECODER, strict=True
     ):
         assert type(block.conv) is conv_type
         assert block.conv.kernel_size == (kernel, kernel)
@@ -77,7 +77,7 @@ def test_feature_sizes_strides_and_nearest_upsampling(monkeypatch: pytest.Monkey
     modes: list[str] = []
     original = torch.nn.functional.interpolate
 
-    def recording_interpolate(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def recording_interpolate(*args, **kwargs):
         modes.append(kwargs["mode"])
         assert kwargs["scale_factor"] == 2.0
         return original(*args, **kwargs)

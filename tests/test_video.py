@@ -19,7 +19,7 @@ def _flat_frames(count: int, height: int = 40, width: int = 48) -> list[np.ndarr
 
 
 def _level(frame: np.ndarray) -> int:
-    return int(round(float(frame.mean()) * 255 / 20))
+    return round(float(frame.mean()) * 255 / 20)
 
 
 def test_find_videos_lists_files_and_frame_folders_sorted(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_frame_folder_is_read_in_numeric_order(tmp_path: Path) -> None:
 
 
 def test_mixed_frame_sizes_are_resized_to_the_first_frames_working_size(tmp_path: Path) -> None:
-    frames = [np.full(shape + (3,), 100, np.uint8) for shape in [(40, 60), (80, 120), (50, 50), (30, 90)]]
+    frames = [np.full((*shape, 3), 100, np.uint8) for shape in [(40, 60), (80, 120), (50, 50), (30, 90)]]
     write_frames_folder(tmp_path / "mixed", frames)
     shapes = {frame.shape for _, frame in read_frames(VideoSource(tmp_path / "mixed", "mixed"), short_side=64)}
     assert shapes == {(64, 96, 3)}
@@ -77,7 +77,7 @@ def test_video_file_round_trip_gives_float_rgb_frames(tmp_path: Path, suffix: st
     write_video(path, frames)
     read = list(read_frames(VideoSource(path, path.name), short_side=48))
     assert [index for index, _ in read] == list(range(5))
-    for (_, frame), original in zip(read, frames):
+    for (_, frame), original in zip(read, frames, strict=True):
         assert frame.dtype == np.float32 and frame.shape == (48, 64, 3)
         assert np.abs(frame - original / 255.0).mean() < 0.03
         assert int(np.argmax(frame.mean(axis=(0, 1)))) == int(np.argmax(original.mean(axis=(0, 1))))

@@ -69,7 +69,7 @@ def test_a_download_with_the_wrong_hash_is_refused_and_leaves_nothing(server, tm
     base, _ = server
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("MASKBENCH_OFFLINE")
-    with pytest.raises(MissingWeightsError, match="cannot be downloaded .*invalid hash value"):
+    with pytest.raises(MissingWeightsError, match=r"cannot be downloaded .*invalid hash value"):
         locate_weights(_tiny(base, "tiny-00000000.pth"), progress=False)
     assert not any((tmp_path / "torch" / "hub" / "checkpoints").glob("tiny-*"))
 

@@ -27,8 +27,22 @@ from maskbench.models.unet import build_unet, he_initialize
 from maskbench.train import train
 from maskbench.train_config import TrainConfig
 
-SCORE_OPTIONS = ["--model", "telea", "--device", "cpu", "--no-inception", "--workers", "0", "--batch-size", "2",
-                 "--size", "64", "--upscale-small-images", "--limit-per-bin", "1"]  # fmt: skip
+SCORE_OPTIONS = [
+    "--model",
+    "telea",
+    "--device",
+    "cpu",
+    "--no-inception",
+    "--workers",
+    "0",
+    "--batch-size",
+    "2",
+    "--size",
+    "64",
+    "--upscale-small-images",
+    "--limit-per-bin",
+    "1",
+]
 
 
 def ddp_step_weights(ranks: Ranks) -> dict[str, torch.Tensor]:

@@ -30,10 +30,32 @@ def reports_user_errors(command: CommandT) -> CommandT:
     Also: a :class:`~maskbench.errors.MaskbenchWarning` prints as one line ``Warning: ...``, and
     Ctrl-C prints one line saying what is kept and the command that continues the work, then
     exits with status 130 (the library has finished the write in hand).
+
+    Parameters
+    ----------
+    command : callable
+        A click command's function, below the ``@click.command`` and option decorators.
+
+    Returns
+    -------
+    callable
+        The same function wrapped (same name, signature and docstring).
     """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        """Call ``command``; report user errors, maskbench's warnings and Ctrl-C in one line.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            The arguments click passes to the command.
+
+        Returns
+        -------
+        object
+            What ``command`` returns.
+        """
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _show_warning
@@ -45,7 +67,7 @@ def reports_user_errors(command: CommandT) -> CommandT:
             click.echo(_interrupt_line(interrupt, click.get_current_context()), err=True)
             sys.exit(INTERRUPTED_EXIT)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps does not keep the type of ``command``
 
 
 _python_show_warning = warnings.showwarning

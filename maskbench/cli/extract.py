@@ -102,6 +102,42 @@ def extract_command(
 
     The default --method auto depends on the device (TV-L1 on a GPU, DIS on a CPU); the
     store records the method and refuses to mix two unless --allow-mixed-methods.
+
+    \f
+
+    Parameters
+    ----------
+    videos_dir : Path
+        ``--videos``: the collection (:func:`maskbench.extract.extract_videos`).
+    store : Path
+        ``--out``: the mask store to write or resume.
+    method : str or None
+        ``--method``: ``"auto"`` or one of :data:`flow.FLOW_METHODS`; None keeps ``method``
+        of the configuration.
+    occlusion : str or None
+        ``--occlusion``: ``"default"`` or one of :data:`flow.OCCLUSION_METHODS`; None keeps
+        ``occlusion`` of the configuration.
+    device : str or None
+        ``--device``: ``"auto"``, ``"cpu"``, ``"cuda:1"``, ...; None keeps ``device`` of the
+        configuration.
+    stride : int or None
+        ``--stride``, ≥ 1; None keeps ``stride`` of the configuration.
+    batch_size : int or None
+        ``--batch-size``, ≥ 1; None keeps ``batch_size`` of the configuration.
+    working_size : int or None
+        ``--working-size``, pixels, ≥ 32; None keeps ``working_size`` of the configuration.
+    workers : int or None
+        ``--workers``, ≥ 0; None keeps ``workers`` of the configuration.
+    threads : int or None
+        ``--threads``, ≥ 0 (0 = the free cores); None keeps ``threads`` of the configuration.
+    allow_mixed_methods : bool
+        ``--allow-mixed-methods``: True turns it on; False keeps the configuration's value.
+    shard : str or None
+        ``--shard``: ``"K/N"`` or ``"auto"``; None keeps ``shard`` of the configuration.
+    overwrite : bool
+        ``--overwrite``: start from an empty store instead of resuming.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/extract.toml``.
     """
     config = ExtractConfig.load(
         config_file,
@@ -144,6 +180,19 @@ def merge_stores_command(sources: tuple[Path, ...], store: Path, overwrite: bool
 
     Groups (videos) that the output already holds are skipped and listed, so the merge can
     be rerun to add shards that finished later.
+
+    \f
+
+    Parameters
+    ----------
+    sources : tuple of Path
+        ``SOURCES``: the mask stores to read, in order (:func:`maskbench.merging.merge_stores`).
+    store : Path
+        ``--out``: the store to merge into.
+    overwrite : bool
+        ``--overwrite``: empty the output store first.
+    allow_mixed_methods : bool
+        ``--allow-mixed-methods``: allow stores of different flow methods or occlusion tests.
     """
     summary = merge_stores(sources, store, overwrite=overwrite, allow_mixed_methods=allow_mixed_methods)
     click.echo(summary.to_text())

@@ -63,6 +63,29 @@ def generate_command(
     \b
     Example:
       maskbench generate --kind mixed -n 5000 --out raw.store --seed 0
+
+    \f
+
+    Parameters
+    ----------
+    kind : {"strokes", "blobs", "mixed"} or None
+        ``--kind``; None keeps ``kind`` of the configuration.
+    count : int or None
+        ``-n/--count``, ≥ 1; None keeps ``count`` of the configuration.
+    size : (int, int) or None
+        ``--size H W``, px, each ≥ 16; None keeps ``size`` of the configuration.
+    store : Path
+        ``--out``: the mask store to write (:func:`maskbench.procedural.generate_masks`).
+    seed : int or None
+        ``--seed``, ≥ 0; None keeps ``seed`` of the configuration.
+    workers : int or None
+        ``--workers``, ≥ 0; None keeps ``workers`` of the configuration.
+    append : bool or None
+        ``--append``: add to a store of another run; None keeps ``append`` of the configuration.
+    overwrite : bool
+        ``--overwrite``: replace an existing store.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/generate.toml``.
     """
     config = GenerateConfig.load(
         config_file, kind=kind, count=count, size=size, seed=seed, workers=workers, append=append
@@ -108,6 +131,28 @@ def import_masks_command(
     \b
     Example:
       maskbench import-masks nvidia_train_masks/ --invert --out raw.store
+
+    \f
+
+    Parameters
+    ----------
+    src_dir : Path
+        ``SRC_DIR``: the folder of mask images (:func:`maskbench.importing.import_masks`).
+    store : Path
+        ``--out``: the mask store to write, resume or add to.
+    invert : bool or None
+        ``--invert``: black (0) = hole; None keeps ``invert`` of the configuration.
+    threshold : int or None
+        ``--threshold``, 0 … 254: binarize at this level; None keeps ``threshold`` of the
+        configuration.
+    workers : int or None
+        ``--workers``, ≥ 0; None keeps ``workers`` of the configuration.
+    append : bool or None
+        ``--append``: add to a store of another run; None keeps ``append`` of the configuration.
+    overwrite : bool
+        ``--overwrite``: replace an existing store.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/import.toml``.
     """
     config = ImportConfig.load(config_file, invert=invert, threshold=threshold, workers=workers, append=append)
     with warnings.catch_warnings():

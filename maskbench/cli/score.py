@@ -25,13 +25,19 @@ from maskbench.score import ScoreConfig, score
     "models",
     multiple=True,
     required=True,
-    help="Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several.",
+    help=(
+        "Inpainter spec: telea, ns, patchmatch, pconv:PATH, conv:PATH, pconv:random, torchscript:PATH, "
+        "module:NAME (a module in the current folder or installed), path/to/file.py:NAME. Repeat for several."
+    ),
 )
 @click.option(
     "--images",
     required=True,
     type=click.Path(path_type=Path),
-    help="Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side --size, 512) and centre-cropped. Smaller photos are refused (see --upscale-small-images).",
+    help=(
+        "Folder of photos (JPEG/PNG, nested or not); each is resized (shorter side --size, 512) and "
+        "centre-cropped. Smaller photos are refused (see --upscale-small-images)."
+    ),
 )
 @click.option(
     "--testset",
@@ -95,7 +101,10 @@ from maskbench.score import ScoreConfig, score
     "--shard",
     default=None,
     metavar="K/N|auto",
-    help="Score only shard K of N (1 <= K <= N) of the pairs; auto: this task's place in a SLURM job array. Merge shards with 'maskbench report'.",
+    help=(
+        "Score only shard K of N (1 <= K <= N) of the pairs; auto: this task's place in a SLURM job array. "
+        "Merge shards with 'maskbench report'."
+    ),
 )
 @click.option(
     "--no-inception",
@@ -140,12 +149,73 @@ def score_command(
     Example:
       maskbench score --model telea --model pconv:runs/pconv.pt \\
           --images places2_test/ --testset split/ --out results/ --no-inception
+
+    \f
+
+    Parameters
+    ----------
+    models : tuple of str
+        ``--model``: inpainter specs (:func:`maskbench.models.load_inpainter`), at least one.
+    images : Path
+        ``--images``: folder of photos, the ground truths.
+    testset : Path
+        ``--testset``: a split of ``build-testset`` or a folder of NVIDIA's numbered test masks.
+    invert_masks : bool or None
+        ``--invert``: the test masks draw valid pixels white; None keeps ``invert_masks`` of the
+        configuration.
+    size : int or None
+        ``--size``: side of the scored images, px, 16–512; None keeps ``size`` of the
+        configuration.
+    upscale_small_images : bool or None
+        ``--upscale-small-images``: enlarge images smaller than ``size`` (bicubic); None keeps
+        ``upscale_small_images`` of the configuration.
+    out_dir : Path
+        ``--out``: the result folder, created, resumed or extended (:func:`maskbench.score.score`).
+    device : str or None
+        ``--device``: ``"auto"``, ``"cpu"``, ``"cuda:1"``, ...; None keeps ``device`` of the
+        configuration.
+    batch_size : int or None
+        ``--batch-size``: pairs per batch on the device, ≥ 1; None keeps ``batch_size`` of the
+        configuration.
+    workers : int or None
+        ``--workers``: worker processes for loading and CPU inpainters, ≥ 0; None keeps
+        ``workers`` of the configuration.
+    seed : int or None
+        ``--seed``: seed of the pairing, ≥ 0; None keeps ``seed`` of the configuration.
+    limit_per_bin : int or None
+        ``--limit-per-bin``: masks scored per (bin, class), 0 = all; None keeps
+        ``limit_per_bin`` of the configuration.
+    reuse_images : bool or None
+        ``--reuse-images``: allow fewer images than masks; None keeps ``reuse_images`` of the
+        configuration.
+    save_images : bool or None
+        ``--save-images``: write every pair's images; None keeps ``save_images`` of the
+        configuration.
+    shard : str or None
+        ``--shard``: ``"K/N"`` or ``"auto"``; None keeps ``shard`` of the configuration.
+    no_inception : bool
+        ``--no-inception``: skip the Inception Score and FID (False keeps ``inception`` of the
+        configuration).
+    overwrite : bool
+        ``--overwrite``: delete the results of an existing run in ``out_dir`` and start again.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/score.toml``.
     """
     config = ScoreConfig.load(
-        config_file, device=device, shard=shard, invert_masks=invert_masks, batch_size=batch_size, workers=workers,
-        seed=seed, limit_per_bin=limit_per_bin, reuse_images=reuse_images, save_images=save_images,
-        inception=False if no_inception else None, size=size, upscale_small_images=upscale_small_images,
-    )  # fmt: skip
+        config_file,
+        device=device,
+        shard=shard,
+        invert_masks=invert_masks,
+        batch_size=batch_size,
+        workers=workers,
+        seed=seed,
+        limit_per_bin=limit_per_bin,
+        reuse_images=reuse_images,
+        save_images=save_images,
+        inception=False if no_inception else None,
+        size=size,
+        upscale_small_images=upscale_small_images,
+    )
     run = score(list(models), images, testset, out_dir, config=config, overwrite=overwrite)
     if quiet_rank():  # under torchrun, rank 0 reports for all
         return
@@ -182,6 +252,21 @@ def report_command(run_dirs: tuple[Path, ...], out_dir: Path, paper: bool, overw
     \b
     Example:
       maskbench report shard1/ shard2/ shard3/ --out results/ --paper
+
+    \f
+
+    Parameters
+    ----------
+    run_dirs : tuple of Path
+        The score folders to merge (``--out`` of ``maskbench score``), at least one, of one
+        pairing.
+    out_dir : Path
+        ``--out``: where the merged ``pairs.csv``, Table 1 and plots go; may be one of
+        ``run_dirs``.
+    paper : bool
+        ``--paper``: add the published rows of Liu et al. 2018.
+    overwrite : bool
+        ``--overwrite``: replace a report in ``out_dir`` (when it is not one of ``run_dirs``).
     """
     report = write_report(list(run_dirs), out_dir, overwrite=overwrite, paper=paper)
     click.echo((report.out_dir / "table1.md").read_text("utf-8"))

@@ -58,6 +58,27 @@ def build_testset_command(
     \b
     Example:
       maskbench build-testset --masks raw.store --out split/ --per-bin 1000 --seed 0
+
+    \f
+
+    Parameters
+    ----------
+    store : Path
+        ``--masks``: the mask store to sample from (:func:`maskbench.testset.build_testset`).
+    out_dir : Path
+        ``--out``: the split folder to create.
+    per_bin : int or None
+        ``--per-bin``, ≥ 1; None keeps ``per_bin`` of the configuration.
+    strategy : {"natural", "clear-band"} or None
+        ``--strategy``; None keeps ``strategy`` of the configuration.
+    seed : int or None
+        ``--seed``, ≥ 0; None keeps ``seed`` of the configuration.
+    workers : int or None
+        ``--workers``, ≥ 0; None keeps ``workers`` of the configuration.
+    overwrite : bool
+        ``--overwrite``: replace an existing split.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/testset.toml``.
     """
     config = TestsetConfig.load(config_file, per_bin=per_bin, seed=seed, workers=workers, strategy=strategy)
     summary = build_testset(store, out_dir, config=config, overwrite=overwrite)
@@ -68,7 +89,8 @@ def build_testset_command(
         click.echo(summary.note)
     reused = f" ({summary.reused} reused from an interrupted run)" if summary.reused else ""
     click.echo(
-        f"wrote {12 * summary.per_bin} masks{reused} to {summary.out_dir}/masks with manifest.csv, meta.json and preview.png"
+        f"wrote {12 * summary.per_bin} masks{reused} to {summary.out_dir}/masks "
+        "with manifest.csv, meta.json and preview.png"
     )
 
 
@@ -109,12 +131,32 @@ def inspect_command(
     test masks (00000.png-11999.png; each file is checked against its number). The shape
     statistics are printed beside the medians measured on NVIDIA's released test masks, with
     the ratio of every cell and the count of bins within x1.5 (fidelity.md, fidelity.png).
+
+    \f
+
+    Parameters
+    ----------
+    path : Path
+        ``PATH``: what to inspect (:func:`maskbench.inspection.inspect_path`).
+    out_dir : Path or None
+        ``--out``: folder for the outputs; None: ``PATH.inspect`` beside ``PATH``.
+    margin : int or None
+        ``--margin``, px, ≥ 0; None: the split's own, else the configuration's.
+    stats_per_bin : int or None
+        ``--stats-per-bin``, ≥ 0 (0 = all); None keeps ``stats_per_bin`` of the configuration.
+    workers : int or None
+        ``--workers``, ≥ 0; None keeps ``workers`` of the configuration.
+    overwrite : bool
+        ``--overwrite``: replace an existing output folder.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/inspect.toml``.
     """
     config = InspectConfig.load(config_file, margin=margin, stats_per_bin=stats_per_bin, workers=workers)
     report = inspect_path(path, out_dir, config=config, overwrite=overwrite)
     click.echo(report.text())
     click.echo(
-        f"histogram.png, examples.png, fidelity.png, shape_stats.csv, fidelity.md and summary.md written to {report.out_dir}"
+        "histogram.png, examples.png, fidelity.png, shape_stats.csv, fidelity.md and summary.md "
+        f"written to {report.out_dir}"
     )
 
 

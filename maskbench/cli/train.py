@@ -102,11 +102,57 @@ def train_command(
     --resume and --finetune continue with the settings recorded in RUN/run.json (size, batch,
     config, ...); options that would change them are refused. Needs torchvision's VGG-16
     ImageNet weights (vgg16-397923af.pth) for the loss.
+
+    \f
+
+    Parameters
+    ----------
+    arch : {"pconv", "conv"} or None
+        ``--arch``: the network of a new run; None for a run that continues (its own).
+    images : Path or None
+        ``--images``: folder of training images; None for a run that continues (the recorded
+        one) (:func:`maskbench.train.train`).
+    masks : Path or None
+        ``--masks``: mask store of raw masks; None for a run that continues (the recorded one).
+    run : Path
+        ``--out``: the run folder.
+    finetune : bool or None
+        ``--finetune``: the fine-tuning phase of an existing run; None keeps ``finetune`` of
+        the configuration.
+    resume : bool or None
+        ``--resume``: continue an existing run; None keeps ``resume`` of the configuration.
+    stop_step : int or None
+        ``--steps``: total step to stop at, ≥ 1; None keeps ``stop_step`` of the configuration.
+    batch_size : int or None
+        ``--batch-size``: images per step over all ranks, ≥ 1; None keeps ``batch_size`` of the
+        configuration (or of the run).
+    image_size : int or None
+        ``--size``: side of the crops and masks, px, ≥ 8; None keeps ``image_size`` of the
+        configuration (or of the run).
+    device : str or None
+        ``--device``: ``"auto"``, ``"cpu"``, ``"cuda:1"``, ...; None keeps ``device`` of the
+        configuration.
+    workers : int or None
+        ``--workers``: data-loader workers, ≥ 0; None keeps ``workers`` of the configuration.
+    seed : int or None
+        ``--seed``, ≥ 0; None keeps ``seed`` of the configuration (or of the run).
+    overwrite : bool
+        ``--overwrite``: replace an existing run folder when starting a new run.
+    config_file : Path or None
+        ``--config``: a TOML file whose keys replace those of ``configs/train.toml`` (or the
+        run's changeable keys).
     """
     options = {
-        "arch": arch, "finetune": finetune, "resume": resume, "stop_step": stop_step, "device": device,
-        "batch_size": batch_size, "image_size": image_size, "workers": workers, "seed": seed,
-    }  # fmt: skip
+        "arch": arch,
+        "finetune": finetune,
+        "resume": resume,
+        "stop_step": stop_step,
+        "device": device,
+        "batch_size": batch_size,
+        "image_size": image_size,
+        "workers": workers,
+        "seed": seed,
+    }
     config = TrainConfig.load(config_file, **options)
     if config.continues_run:  # an existing run keeps the settings it recorded
         config = TrainConfig.load_run(run, config_file, **options)

@@ -1,6 +1,7 @@
 """Classical diffusion fills: OpenCV's Telea and Navier–Stokes inpainting.
 
-Cheap baselines beside the learned models and PatchMatch. Both call :func:`cv2.inpaint`,
+Cheap baselines beside the learned models and PatchMatch: Telea's fast-marching method [1]_
+and Bertalmio et al.'s Navier–Stokes method [2]_. Both call :func:`cv2.inpaint`,
 which works on 8-bit images only: the image is rounded to uint8 (``round(255 · x)``),
 filled, and converted back to float32 in [0, 1]. Only hole pixels take the fill, so pixels
 outside the hole are the input's exactly (no uint8 quantisation there); inside the hole the

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional
 
 Scaling = Literal["window", "sum"]
 SCALINGS: tuple[str, ...] = ("window", "sum")
@@ -81,7 +81,7 @@ def partial_conv2d(
             f"expected a mask of shape (B, 1 or {in_channels}, {features.shape[2]}, {features.shape[3]}), "
             f"got {tuple(valid_mask.shape)}"
         )
-    raw = F.conv2d(features * valid_mask.to(features.dtype), weight, None, stride=stride, padding=padding)
+    raw = functional.conv2d(features * valid_mask.to(features.dtype), weight, None, stride=stride, padding=padding)
     valid_count = _window_valid_count(valid_mask, in_channels, (kernel_h, kernel_w), stride=stride, padding=padding)
     updated_mask = (valid_count > 0).to(valid_count.dtype)
     numerator = float(in_channels * kernel_h * kernel_w) if scaling == "window" else 1.0
@@ -105,7 +105,7 @@ def _window_valid_count(
         mask = valid_mask.float()
         per_pixel = mask.sum(dim=1, keepdim=True) if mask.shape[1] > 1 else mask * in_channels
         ones = torch.ones((1, 1, *kernel_size), dtype=torch.float32, device=mask.device)
-        return F.conv2d(per_pixel, ones, stride=stride, padding=padding)
+        return functional.conv2d(per_pixel, ones, stride=stride, padding=padding)
 
 
 class PartialConv2d(nn.Conv2d):
@@ -148,17 +148,42 @@ class PartialConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
         self.scaling: Scaling = scaling
 
-    def forward(self, features: torch.Tensor, valid_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
-        """Return ``(output, updated_mask)``; see :func:`partial_conv2d`."""
+    def forward(  # type: ignore[override]  # nn.Conv2d.forward takes one tensor; this layer takes two
+        self, features: torch.Tensor, valid_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Partial convolution of ``features`` with this layer's weights, and the updated mask.
+
+        Parameters
+        ----------
+        features : torch.Tensor
+            (B, C_in, H, W) floating point input ``X``.
+        valid_mask : torch.Tensor
+            (B, C_in, H, W) or (B, 1, H, W) mask ``M`` of 0 and 1, 1 = valid.
+
+        Returns
+        -------
+        output : torch.Tensor
+            (B, C_out, H', W'), 0 where the window held no valid input.
+        updated_mask : torch.Tensor
+            (B, 1, H', W') float, 1 where the window held a valid input; see
+            :func:`partial_conv2d`.
+        """
         return partial_conv2d(
             features,
             valid_mask,
             self.weight,
             self.bias,
             stride=self.stride[0],
-            padding=self.padding[0],  # type: ignore[index]
+            padding=self.padding[0],  # type: ignore[arg-type]  # Conv2d types padding str | tuple; ours is an int tuple
             scaling=self.scaling,
         )
 
     def extra_repr(self) -> str:
+        """The module's line in ``repr``: :class:`torch.nn.Conv2d`'s settings and ``scaling``.
+
+        Returns
+        -------
+        str
+            E.g. ``"3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), scaling='window'"``.
+        """
         return f"{super().extra_repr()}, scaling={self.scaling!r}"

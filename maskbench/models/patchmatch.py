@@ -344,17 +344,17 @@ def _round_seed(seed: int, level: int, round_index: int) -> int:
 def _check_options(
     patch_size: int, seed: int, counts: dict[str, int], min_size: int, fractions: dict[str, float]
 ) -> None:
-    def is_int(value: object) -> bool:
+    def _is_int(value: object) -> bool:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
-    if not is_int(patch_size) or patch_size < 3 or patch_size % 2 == 0:
+    if not _is_int(patch_size) or patch_size < 3 or patch_size % 2 == 0:
         raise InputError(f"expected an odd integer patch_size >= 3, got {patch_size!r}")
-    if not is_int(seed) or seed < 0:
+    if not _is_int(seed) or seed < 0:
         raise InputError(f"expected a non-negative integer seed, got {seed!r}")
     for name, value in counts.items():
-        if not is_int(value) or value < 1:
+        if not _is_int(value) or value < 1:
             raise InputError(f"expected an integer {name} >= 1, got {value!r}")
-    if not is_int(min_size) or min_size < patch_size:
+    if not _is_int(min_size) or min_size < patch_size:
         raise InputError(f"expected an integer min_size >= patch_size ({patch_size}), got {min_size!r}")
     for name, fraction in fractions.items():
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:

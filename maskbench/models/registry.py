@@ -79,18 +79,9 @@ _KNOWN_WORDS = (*_BUILTIN_CPU, "pconv:random", "conv:random", "pconv:PATH", "con
 class Inpainter:
     """An inpainting method behind one call: ``inpainter(image, hole) -> image``.
 
-    Parameters of the call
-    ----------------------
-    image : numpy.ndarray or torch.Tensor
-        float32 RGB in [0, 1]: (H, W, 3) numpy or (B, 3, H, W) torch.
-    hole : numpy.ndarray or torch.Tensor
-        bool, True = missing: (H, W) numpy or (B, 1, H, W) torch.
-
-    Returns
-    -------
-    numpy.ndarray or torch.Tensor
-        Same type, shape, dtype and device as ``image``; pixels outside the hole equal the
-        input's exactly, pixels inside are the method's fill clamped to [0, 1].
+    The call (:meth:`__call__`) takes one numpy image or a torch batch and returns the
+    composite: pixels outside the hole are the input's exactly, pixels inside are the method's
+    fill clamped to [0, 1]. Made by :func:`load_inpainter`.
 
     Attributes
     ----------
@@ -111,6 +102,27 @@ class Inpainter:
     checkpoint_sha256: str | None
 
     def __call__(self, image: np.ndarray | torch.Tensor, hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Inpaint one numpy image or a torch batch.
+
+        Parameters
+        ----------
+        image : numpy.ndarray or torch.Tensor
+            float32 RGB in [0, 1]: (H, W, 3) numpy or (B, 3, H, W) torch.
+        hole : numpy.ndarray or torch.Tensor
+            bool, True = missing: (H, W) numpy or (B, 1, H, W) torch on ``image``'s device.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            Same type, shape, dtype and device as ``image``; pixels outside the hole equal the
+            input's exactly, pixels inside are the method's fill clamped to [0, 1].
+
+        Raises
+        ------
+        InputError
+            ``image`` or ``hole`` of the wrong type, dtype, shape, range or device
+            (:mod:`maskbench.checks`), or a model output of the wrong shape.
+        """
         if isinstance(image, np.ndarray):
             check_image_and_hole(image, hole)
             return self._fill_numpy(image, hole)
@@ -155,11 +167,18 @@ class CpuInpainter(Inpainter):
         return {"spec": self.spec, "target": self.target, "name": self.name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # mypy flags __init__ on an instance; here it rebuilds exactly this class from its pickled state
         self.__init__(state["spec"], state["target"], name=state["name"])  # type: ignore[misc]
 
     @property
     def function(self) -> NumpyFill:
-        """The fill function, imported on first use."""
+        """The fill function, imported on first use.
+
+        Returns
+        -------
+        callable
+            ``fill(image, hole) -> image`` on one (H, W, 3) float32 image and its (H, W) bool hole.
+        """
         if self._function is None:
             self._function = _import_object(self.target)
         return self._function
@@ -175,7 +194,7 @@ class CpuInpainter(Inpainter):
             return image.clone()
         images = image.detach().permute(0, 2, 3, 1).cpu().numpy()
         holes = hole.detach()[:, 0].cpu().numpy()
-        filled = [self._fill_numpy(one_image, one_hole) for one_image, one_hole in zip(images, holes)]
+        filled = [self._fill_numpy(one_image, one_hole) for one_image, one_hole in zip(images, holes, strict=True)]
         return to_torch_batch(filled, image.device).contiguous()
 
 
@@ -306,7 +325,18 @@ def _import_object(target: str) -> Any:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : str or Path
+        An existing file (read in 1 MiB blocks).
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits (what ``run.json`` records as ``checkpoint_sha256``).
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -323,6 +353,17 @@ def _existing_file(path_text: str, *, what: str) -> Path:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a torch file saved by ``maskbench train`` or holding a bare state dict (CPU tensors).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.pt`` / ``.pth`` file; read with ``weights_only=True`` (no code is run).
+
+    Returns
+    -------
+    dict
+        A maskbench checkpoint (``format`` :data:`CHECKPOINT_FORMAT`, ``arch``, ``model_config``,
+        ``model``, ...) or a state dict (parameter name → tensor), on the CPU.
 
     Raises
     ------
@@ -342,12 +383,34 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_unet(arch: str, checkpoint: dict[str, Any] | None, *, source: str) -> nn.Module:
     """Build a U-Net of ``arch`` and load ``checkpoint`` (maskbench checkpoint or state dict) into it.
 
-    ``checkpoint=None`` gives seeded He-initialised random weights (for speed tests only).
+    Parameters
+    ----------
+    arch : str
+        ``"pconv"`` or ``"conv"`` (a key of :data:`maskbench.models.unet.ARCHITECTURES`).
+    checkpoint : dict or None
+        As :func:`read_checkpoint` returns it; a maskbench checkpoint's ``model_config`` gives the
+        constructor options. None: He-initialised random weights, seeded with
+        :data:`RANDOM_WEIGHTS_SEED` (for speed tests only).
+    source : str
+        Where the checkpoint came from, for messages.
+
+    Returns
+    -------
+    torch.nn.Module
+        The ``PConvUNet`` or ``ConvUNet`` with the weights loaded, on the CPU, in training mode.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``arch``.
+    InputError
+        A checkpoint of another architecture, constructor options the architecture does not
+        take, or weights whose keys or shapes do not fit.
     """
     if arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {arch!r} in {source}; expected one of {', '.join(ARCHITECTURES)}")
     if checkpoint is None:
-        model = build_unet(arch)  # type: ignore[arg-type]
+        model = build_unet(arch)  # type: ignore[arg-type]  # arch: str, checked against ARCHITECTURES above
         he_initialize(model, generator=torch.Generator().manual_seed(RANDOM_WEIGHTS_SEED))
         return model
     if checkpoint.get("format") == CHECKPOINT_FORMAT:
@@ -357,7 +420,7 @@ def load_unet(arch: str, checkpoint: dict[str, Any] | None, *, source: str) -> n
     else:
         options, state = {}, checkpoint
     try:
-        model = build_unet(arch, **options)  # type: ignore[arg-type]
+        model = build_unet(arch, **options)  # type: ignore[arg-type]  # checkpoint options, checked by the constructor
     except (TypeError, ValueError) as error:
         raise InputError(f"{source} has model options {options} that {arch!r} does not take: {error}") from None
     _load_state(model, state, arch=arch, source=source)
@@ -394,6 +457,13 @@ def load_inpainter(spec: str, *, device: str | torch.device | None = None) -> In
     device : str, torch.device or None
         Device of torch models; ``None``: CUDA when present, else the CPU. CPU inpainters
         ignore it.
+
+    Returns
+    -------
+    Inpainter
+        A :class:`CpuInpainter` (``kind == "cpu"``: built-in fills and plain functions) or a
+        :class:`TorchInpainter` (``kind == "torch"``: U-Nets, TorchScript, ``nn.Module``
+        instances), or the user's own :class:`Inpainter`.
 
     Raises
     ------
@@ -441,7 +511,8 @@ def _load_checkpoint_path(spec: str, *, device: str | torch.device | None) -> To
     checkpoint = read_checkpoint(path)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(
-            f"{path} is not a maskbench checkpoint (no architecture recorded); load bare weights as pconv:{spec} or conv:{spec}"
+            f"{path} is not a maskbench checkpoint (no architecture recorded); "
+            f"load bare weights as pconv:{spec} or conv:{spec}"
         )
     arch = str(checkpoint.get("arch"))
     model = load_unet(arch, checkpoint, source=str(path))

@@ -44,8 +44,8 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional
 
 from maskbench.models.partialconv import SCALINGS, PartialConv2d, Scaling
 
@@ -74,11 +74,24 @@ _PLACEHOLDERS: dict[str, tuple[float, float, float]] = {
 class Block(nn.Module):
     """One row of Table 2: convolution, then optional BatchNorm, then optional activation.
 
+    Parameters
+    ----------
+    conv : torch.nn.Conv2d
+        The layer's convolution: an ordinary one, or a :class:`PartialConv2d` (then the block
+        carries a mask).
+    batch_norm : bool
+        Follow the convolution with a :class:`torch.nn.BatchNorm2d` of its output channels.
+    activation : torch.nn.Module
+        Applied last: ReLU (encoder), LeakyReLU(0.2) (decoder) or :class:`torch.nn.Identity`.
+
     Attributes
     ----------
     conv : nn.Conv2d or PartialConv2d
+        The convolution.
     norm : nn.BatchNorm2d or nn.Identity
+        The BatchNorm, or identity without one.
     activation : nn.ReLU, nn.LeakyReLU or nn.Identity
+        The activation.
     """
 
     def __init__(self, conv: nn.Conv2d, *, batch_norm: bool, activation: nn.Module) -> None:
@@ -90,7 +103,24 @@ class Block(nn.Module):
     def forward(
         self, features: torch.Tensor, valid_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Return ``(features, updated_mask)``; the mask is ``None`` for an ordinary convolution."""
+        """Convolution, BatchNorm and activation of ``features`` (and the mask update).
+
+        Parameters
+        ----------
+        features : torch.Tensor
+            (B, C_in, H, W) floating point input.
+        valid_mask : torch.Tensor or None
+            (B, C_in, H, W) or (B, 1, H, W) mask of 0 and 1, 1 = valid, for a partial
+            convolution; ignored (None) for an ordinary one.
+
+        Returns
+        -------
+        features : torch.Tensor
+            (B, C_out, H', W') output of the block.
+        updated_mask : torch.Tensor or None
+            (B, 1, H', W') float mask of the partial convolution (:func:`~maskbench.models.partialconv.partial_conv2d`);
+            ``valid_mask`` unchanged (None) for an ordinary convolution.
+        """
         if isinstance(self.conv, PartialConv2d):
             features, valid_mask = self.conv(features, valid_mask)
         else:
@@ -105,12 +135,12 @@ def _block_specs(
     encoder_channels = [max(1, round(channels * width)) for channels in ENCODER_CHANNELS]
     decoder_channels = [max(1, round(channels * width)) for channels in DECODER_CHANNELS[:-1]] + [3]
     encoder, in_channels = [], 3
-    for index, (kernel, out_channels) in enumerate(zip(ENCODER_KERNELS, encoder_channels)):
+    for index, (kernel, out_channels) in enumerate(zip(ENCODER_KERNELS, encoder_channels, strict=True)):
         encoder.append((in_channels, out_channels, kernel, 2, index > 0, "relu"))
         in_channels = out_channels
     skip_channels = (*encoder_channels[-2::-1], 3)
     decoder = []
-    for index, (skip, out_channels) in enumerate(zip(skip_channels, decoder_channels)):
+    for index, (skip, out_channels) in enumerate(zip(skip_channels, decoder_channels, strict=True)):
         last = index == len(decoder_channels) - 1
         decoder.append((in_channels + skip, out_channels, 3, 1, not last, "none" if last else "leaky_relu"))
         in_channels = out_channels
@@ -162,6 +192,18 @@ class _UNet(nn.Module):
         self.train(self.training)
 
     def train(self, mode: bool = True) -> _UNet:
+        """Set training (``mode``) or eval mode, keeping a frozen encoder BatchNorm in eval mode.
+
+        Parameters
+        ----------
+        mode : bool
+            True: training mode; False: eval mode (as :meth:`torch.nn.Module.train`).
+
+        Returns
+        -------
+        _UNet
+            The network itself.
+        """
         super().train(mode)
         if self.encoder_batchnorm_frozen:
             for block in self.encoder:
@@ -169,7 +211,13 @@ class _UNet(nn.Module):
         return self
 
     def config(self) -> dict[str, str | float]:
-        """Constructor keywords that rebuild this network (stored in checkpoints)."""
+        """Constructor keywords that rebuild this network (stored in checkpoints).
+
+        Returns
+        -------
+        dict
+            Keyword → value for the subclass's constructor.
+        """
         raise NotImplementedError
 
     def _prepare(
@@ -192,8 +240,8 @@ class _UNet(nn.Module):
         normalised = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
         padding = _padding_to_multiple(image.shape[-2:], SIZE_MULTIPLE)
         if any(padding):
-            normalised = F.pad(normalised, padding)
-            mask = F.pad(mask, padding)
+            normalised = functional.pad(normalised, padding)
+            mask = functional.pad(mask, padding)
         return normalised, mask, padding
 
     def _finish(self, output: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
@@ -241,10 +289,30 @@ class PConvUNet(_UNet):
         )
 
     def config(self) -> dict[str, str | float]:
+        """Constructor keywords that rebuild this network (stored in checkpoints).
+
+        Returns
+        -------
+        dict
+            ``{"scaling": ..., "width": ...}``.
+        """
         return {"scaling": self.scaling, "width": self.width}
 
     def forward(self, image: torch.Tensor, valid_mask: torch.Tensor) -> torch.Tensor:
-        """Predict ``I_out`` (B, 3, H, W) from ``image`` (B, 3, H, W) and ``valid_mask`` (B, 1|3, H, W)."""
+        """Predict ``I_out`` from an image and its validity mask.
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            (B, 3, H, W) float RGB in [0, 1]; any H, W (padded to multiples of 256 inside).
+        valid_mask : torch.Tensor
+            (B, 1, H, W) or (B, 3, H, W), 1 = valid, 0 = hole (bool accepted).
+
+        Returns
+        -------
+        torch.Tensor
+            (B, 3, H, W) raw prediction in the [0, 1] scale, not clamped, not composited.
+        """
         features, mask, padding = self._prepare(image, valid_mask)
         features = features * mask
         skips = [(features, mask)]
@@ -254,8 +322,8 @@ class PConvUNet(_UNet):
         skips.pop()
         for block in self.decoder:
             skip_features, skip_mask = skips.pop()
-            features = F.interpolate(features, scale_factor=2.0, mode="nearest")
-            mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
+            features = functional.interpolate(features, scale_factor=2.0, mode="nearest")
+            mask = functional.interpolate(mask, scale_factor=2.0, mode="nearest")
             mask = torch.cat(
                 [mask.expand(-1, features.shape[1], -1, -1), skip_mask.expand(-1, skip_features.shape[1], -1, -1)],
                 dim=1,
@@ -287,10 +355,31 @@ class ConvUNet(_UNet):
         self.register_buffer("placeholder", torch.tensor(_PLACEHOLDERS[hole_fill]).view(1, 3, 1, 1), persistent=False)
 
     def config(self) -> dict[str, str | float]:
+        """Constructor keywords that rebuild this network (stored in checkpoints).
+
+        Returns
+        -------
+        dict
+            ``{"hole_fill": ..., "width": ...}``.
+        """
         return {"hole_fill": self.hole_fill, "width": self.width}
 
     def forward(self, image: torch.Tensor, valid_mask: torch.Tensor) -> torch.Tensor:
-        """Predict ``I_out`` (B, 3, H, W) from ``image`` (B, 3, H, W) and ``valid_mask`` (B, 1|3, H, W)."""
+        """Predict ``I_out`` from an image and its validity mask.
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            (B, 3, H, W) float RGB in [0, 1]; any H, W (padded to multiples of 256 inside).
+        valid_mask : torch.Tensor
+            (B, 1, H, W) or (B, 3, H, W), 1 = valid, 0 = hole (bool accepted); hole pixels get
+            the placeholder.
+
+        Returns
+        -------
+        torch.Tensor
+            (B, 3, H, W) raw prediction in the [0, 1] scale, not clamped, not composited.
+        """
         features, mask, padding = self._prepare(image, valid_mask)
         placeholder = (self.placeholder.to(features.dtype) - self.mean.to(features.dtype)) / self.std.to(features.dtype)
         features = torch.where(mask > 0, features, placeholder)
@@ -300,7 +389,7 @@ class ConvUNet(_UNet):
             skips.append(features)
         skips.pop()
         for block in self.decoder:
-            features = F.interpolate(features, scale_factor=2.0, mode="nearest")
+            features = functional.interpolate(features, scale_factor=2.0, mode="nearest")
             features, _ = block(torch.cat([features, skips.pop()], dim=1))
         return self._finish(features, padding)
 
@@ -309,10 +398,25 @@ ARCHITECTURES: dict[str, type[_UNet]] = {"pconv": PConvUNet, "conv": ConvUNet}
 
 
 def build_unet(arch: Architecture, **options: str | float) -> PConvUNet | ConvUNet:
-    """A freshly He-initialised ``PConvUNet`` (``arch="pconv"``) or ``ConvUNet`` (``"conv"``)."""
+    """A freshly He-initialised ``PConvUNet`` (``arch="pconv"``) or ``ConvUNet`` (``"conv"``).
+
+    Parameters
+    ----------
+    arch : {"pconv", "conv"}
+        The architecture.
+    **options : str or float
+        Its constructor keywords (``scaling`` / ``hole_fill``, ``width``), as
+        :meth:`PConvUNet.config` or :meth:`ConvUNet.config` returns them.
+
+    Returns
+    -------
+    PConvUNet or ConvUNet
+        The network, on the CPU, in training mode.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {tuple(ARCHITECTURES)}, got {arch!r}")
-    return ARCHITECTURES[arch](**options)  # type: ignore[return-value]
+    # the mapping is typed by the common base class, and options are the subclass's own keywords
+    return ARCHITECTURES[arch](**options)  # type: ignore[arg-type, return-value]
 
 
 def he_initialize(model: nn.Module, *, generator: torch.Generator | None = None) -> None:
@@ -321,6 +425,14 @@ def he_initialize(model: nn.Module, *, generator: torch.Generator | None = None)
     Convolution weights get :func:`torch.nn.init.kaiming_normal_` (fan-in, ReLU gain),
     biases zero; BatchNorm scale 1 and shift 0. Pass a seeded ``generator`` for
     reproducible weights.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Every :class:`torch.nn.Conv2d` (partial convolutions included) and
+        :class:`torch.nn.BatchNorm2d` in it is initialised in place.
+    generator : torch.Generator or None
+        Source of the random weights; None: torch's global generator.
     """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):

@@ -22,7 +22,7 @@ the gain of the current defaults in the same run. ``--threads-under-load`` inste
 TV-L1 on a quiet machine and beside one busy process, with torch's default threads (one per
 core) and with :func:`flow.threads.free_cores` threads.
 
-Usage: ``python bench/flow.py [--pairs N] [--size 512] [--seed 0] [--threads 1]
+Usage: ``python bench/optical_flow.py [--pairs N] [--size 512] [--seed 0] [--threads 1]
 [--motions small,large] [--skip skimage-tvl1] [--threads-under-load]``.
 It prints Markdown tables.
 """
@@ -33,34 +33,31 @@ import argparse
 import multiprocessing
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Run as `python bench/flow.py`, this file's folder comes first on sys.path and its name
-# would hide the `flow` package: drop the folder before importing it.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import skimage.data
+import skimage.io
+import torch
+from skimage.color import rgb2gray
+from skimage.registration import optical_flow_tvl1
 
-import numpy as np  # noqa: E402
-import skimage.data  # noqa: E402
-import skimage.io  # noqa: E402
-import torch  # noqa: E402
-from skimage.color import rgb2gray  # noqa: E402
-from skimage.registration import optical_flow_tvl1  # noqa: E402
-
-import flow  # noqa: E402
-from flow.synthetic import FlowPair, random_composite_pair  # noqa: E402
-from flow.threads import free_cores, usable_cores  # noqa: E402
+import flow
+from flow.synthetic import FlowPair, random_composite_pair
+from flow.threads import free_cores, usable_cores
 
 SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 REFERENCE = ("dis", "range")  # the baseline of the F1 goal: DIS-medium flow + range map
 #: Motion ranges, pixels: largest background shift, range of the cut-out's shift.
-MOTIONS = {"small": {"background_shift": 6.0, "foreground_shift": (4.0, 20.0)},
-           "large": {"background_shift": 12.0, "foreground_shift": (12.0, 40.0)}}  # fmt: skip
+MOTIONS = {
+    "small": {"background_shift": 6.0, "foreground_shift": (4.0, 20.0)},
+    "large": {"background_shift": 12.0, "foreground_shift": (12.0, 40.0)},
+}
 #: Our TV-L1 rows: the defaults, and the settings before issue 9 (4 warps on every level).
 TVL1_OPTIONS = {"tvl1": {}, "tvl1-4warps": {"warps": 4, "finest_warps": 4}}
 
@@ -179,7 +176,7 @@ def run_gpu(pairs: list[FlowPair], batch_pairs: int) -> tuple[Scores, float]:
     torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
     scores.seconds = [elapsed / len(pairs)] * len(pairs)
-    for begin, batch in zip(range(0, len(pairs), batch_pairs), flows):
+    for begin, batch in zip(range(0, len(pairs), batch_pairs), flows, strict=True):
         half = batch.shape[0] // 2
         for offset in range(half):
             forward = batch[offset].permute(1, 2, 0).cpu().numpy()
@@ -192,7 +189,7 @@ def run_gpu(pairs: list[FlowPair], batch_pairs: int) -> tuple[Scores, float]:
 def agreement(cpu: Scores, gpu: Scores) -> str:
     """CPU/GPU agreement of our TV-L1 on the same pairs: flows and default occlusion masks."""
     differences, masks_differ = [], []
-    for (cpu_forward, cpu_backward), (gpu_forward, gpu_backward) in zip(cpu.flows, gpu.flows):
+    for (cpu_forward, cpu_backward), (gpu_forward, gpu_backward) in zip(cpu.flows, gpu.flows, strict=True):
         for first, second in ((cpu_forward, gpu_forward), (cpu_backward, gpu_backward)):
             differences.append(np.sqrt(((first - second) ** 2).sum(axis=-1)))
         cpu_mask = flow.occlusion(cpu_forward, cpu_backward)
@@ -259,8 +256,10 @@ def seconds_per_pair(pair: FlowPair, threads: int, repeats: int) -> float:
 
 
 def threads_under_load(size: int, seed: int, repeats: int = 3) -> str:
-    """TV-L1 time per pair: quiet, then beside one busy process with one thread per core and
-    with :func:`flow.threads.free_cores` threads; slowdowns against the quiet time.
+    """TV-L1 time per pair: quiet, then beside one busy process; slowdowns against the quiet time.
+
+    Beside the busy process TV-L1 runs with one thread per core and with
+    :func:`flow.threads.free_cores` threads.
     """
     pair = make_pairs(1, size, seed)[0]
     cores = usable_cores()
