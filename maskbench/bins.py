@@ -29,6 +29,8 @@ from maskbench.checks import check_hole
 
 BorderClass = Literal["N", "B"]
 
+#: Side of the masks of the test split and of training masks, px.
+MASK_SIZE: int = 512
 #: Ratio bin edges as exact fractions: bin k is the half-open interval (EDGES[k], EDGES[k+1]].
 RATIO_EDGES: tuple[Fraction, ...] = tuple(Fraction(e, 100) for e in (1, 10, 20, 30, 40, 50, 60))
 #: Number of ratio bins.

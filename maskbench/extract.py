@@ -38,7 +38,6 @@ from typing import Any
 
 import cv2
 import torch
-from tqdm.auto import tqdm
 
 from flow.device import resolve_device
 from flow.threads import cpu_threads, free_cores
@@ -56,7 +55,7 @@ from maskbench.flow_choice import (
 )
 from maskbench.packing import PackedHoles
 from maskbench.parallel import Shard, WorkerPool
-from maskbench.progress import progress_bar
+from maskbench.progress import ProgressBar, progress_bar
 from maskbench.provenance import difference_note, provenance
 from maskbench.store import MaskStore
 from maskbench.video import VideoSource, find_videos, frame_count
@@ -136,7 +135,9 @@ def _extract_in_worker(task: tuple[VideoSource, ExtractConfig]) -> VideoMasks:
     return extract_video(video, config, device=torch.device("cpu"))
 
 
-def _results_in_order(videos: Sequence[VideoSource], run: _Run, pool: WorkerPool, bar: tqdm) -> Iterator[VideoMasks]:
+def _results_in_order(
+    videos: Sequence[VideoSource], run: _Run, pool: WorkerPool, bar: ProgressBar
+) -> Iterator[VideoMasks]:
     """Extract each video, in order: in this process (on ``run.device``) or one worker process per video."""
     if pool.workers <= 1:
         for video in videos:

@@ -14,9 +14,11 @@ from tqdm.auto import tqdm
 from maskbench.distributed import quiet_rank
 
 ItemT = TypeVar("ItemT")
+#: The type of a bar from :func:`progress_bar` (for annotations of functions that advance one).
+ProgressBar = tqdm
 
 
-def progress_bar(*, total: int | None, desc: str, unit: str, enabled: bool = True) -> tqdm:
+def progress_bar(*, total: int | None, desc: str, unit: str, enabled: bool = True) -> ProgressBar:
     """A tqdm bar to advance by hand with ``bar.update(n)``; use it as a context manager.
 
     Parameters

@@ -33,10 +33,11 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from maskbench.augment import MASK_SIZE, flip, random_window, resize, rotate
+from maskbench.augment import random_window
 from maskbench.bins import (
     BIN_LABELS,
     BORDER_CLASSES,
+    MASK_SIZE,
     RATIO_EDGES,
     BorderClass,
     border_distance_map,
@@ -51,6 +52,7 @@ from maskbench.rng import item_rng
 from maskbench.source_pool import SourcePool, pick_source, source_hole, source_pool, uncut_holes
 from maskbench.steering import count_range, level_limits, steer, window_levels
 from maskbench.testset_config import TestsetConfig
+from maskbench.transforms import flip, resize, rotate
 
 #: How one attempt makes its mask: the N strategies, or ``"border"`` for B masks.
 Method = Literal["natural", "clear-band", "border"]

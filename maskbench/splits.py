@@ -27,8 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from maskbench.augment import MASK_SIZE
-from maskbench.bins import BIN_LABELS, N_RATIO_BINS, BorderClass, ratio_bin_of_count, testset_position
+from maskbench.bins import BIN_LABELS, MASK_SIZE, N_RATIO_BINS, BorderClass, ratio_bin_of_count, testset_position
 from maskbench.errors import ConfigError, InputError, MaskbenchWarning
 from maskbench.files import read_mask
 from maskbench.manifest import ListedMask, read_listed_masks

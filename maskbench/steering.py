@@ -15,8 +15,7 @@ import math
 import cv2
 import numpy as np
 
-from maskbench.augment import MASK_SIZE
-from maskbench.bins import RATIO_EDGES
+from maskbench.bins import MASK_SIZE, RATIO_EDGES
 from maskbench.testset_config import SteerDistance
 
 #: OpenCV distance-transform masks of ``steer_distance``: exact Euclidean, or the 5×5

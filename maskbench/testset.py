@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maskbench.augment import MASK_SIZE
-from maskbench.bins import BIN_LABELS, BORDER_CLASSES, N_RATIO_BINS, BorderClass, testset_index
+from maskbench.bins import BIN_LABELS, BORDER_CLASSES, MASK_SIZE, N_RATIO_BINS, BorderClass, testset_index
 from maskbench.errors import InputError, InsufficientMasksError, OutputExistsError
 from maskbench.fidelity import SourceReuse, source_reuse
 from maskbench.files import write_image, write_text_atomic

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal, get_args
 
-from maskbench.augment import MASK_SIZE, AugmentConfig
+from maskbench.augment import AugmentConfig
+from maskbench.bins import MASK_SIZE
 from maskbench.errors import ConfigError
 
 #: How N masks get their outline (see ``strategy`` in ``configs/testset.toml``).

@@ -28,7 +28,7 @@ import torch
 from maskbench.errors import InputError, OutputExistsError
 from maskbench.files import atomic_path
 from maskbench.losses import TERMS
-from maskbench.models.registry import CHECKPOINT_FORMAT, read_checkpoint
+from maskbench.models.checkpoints import CHECKPOINT_FORMAT, read_checkpoint
 from maskbench.models.unet import Architecture
 from maskbench.run_record import write_run_record
 from maskbench.train_config import TrainConfig

@@ -10,21 +10,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from maskbench.augment import (
-    AugmentConfig,
-    crop_resize,
-    dilate,
-    erode,
-    largest_inside_side,
-    random_augment,
-    random_window,
-    rotate,
-    rotate_window,
-    rotated_shape,
-    signed_distance,
-)
+from maskbench.augment import AugmentConfig, largest_inside_side, random_augment, random_window
 from maskbench.errors import ConfigError
 from maskbench.rng import item_rng
+from maskbench.transforms import crop_resize, dilate, erode, rotate, rotate_window, rotated_shape, signed_distance
 
 IDENTITY = AugmentConfig(
     dilation_radius=(0, 0),

@@ -42,6 +42,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "images",
         "video",
         "bins",
+        "transforms",
         "augment",
         "weights",
         "provenance",

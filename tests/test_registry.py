@@ -15,7 +15,7 @@ from torch import nn
 
 from maskbench.errors import ConfigError, InputError
 from maskbench.models import ConvUNet, PConvUNet, load_inpainter
-from maskbench.models.registry import CHECKPOINT_FORMAT
+from maskbench.models.checkpoints import CHECKPOINT_FORMAT
 
 
 @pytest.fixture(scope="module")

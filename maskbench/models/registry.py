@@ -50,15 +50,10 @@ from maskbench.checks import check_image_and_hole, check_image_and_hole_batch
 from maskbench.compositing import composite
 from maskbench.errors import ConfigError, InputError
 from maskbench.images import to_torch_batch
-from maskbench.models.unet import ARCHITECTURES, build_unet, he_initialize
+from maskbench.models.checkpoints import CHECKPOINT_FORMAT, existing_file, file_sha256, load_unet, read_checkpoint
 
 Kind = Literal["torch", "cpu"]
 NumpyFill = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-#: Format name written into every checkpoint of ``maskbench train``.
-CHECKPOINT_FORMAT = "maskbench-checkpoint"
-#: Seed of the He initialisation of ``pconv:random`` / ``conv:random``.
-RANDOM_WEIGHTS_SEED = 0
 
 _BUILTIN_CPU: dict[str, str] = {
     "patchmatch": "maskbench.models.patchmatch:inpaint_patchmatch",
@@ -324,127 +319,6 @@ def _import_object(target: str) -> Any:
     return value
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes.
-
-    Parameters
-    ----------
-    path : str or Path
-        An existing file (read in 1 MiB blocks).
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits (what ``run.json`` records as ``checkpoint_sha256``).
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _existing_file(path_text: str, *, what: str) -> Path:
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise InputError(f"{what} not found: {path}")
-    return path
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a torch file saved by ``maskbench train`` or holding a bare state dict (CPU tensors).
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``.pt`` / ``.pth`` file; read with ``weights_only=True`` (no code is run).
-
-    Returns
-    -------
-    dict
-        A maskbench checkpoint (``format`` :data:`CHECKPOINT_FORMAT`, ``arch``, ``model_config``,
-        ``model``, ...) or a state dict (parameter name → tensor), on the CPU.
-
-    Raises
-    ------
-    InputError
-        When the file is missing or is not a torch file of tensors.
-    """
-    path = _existing_file(str(path), what="checkpoint")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise InputError(f"{path} is not a readable torch checkpoint: {str(error).splitlines()[0]}") from None
-    if not isinstance(content, dict):
-        raise InputError(f"{path} holds a {type(content).__name__}, expected a checkpoint dict or a state dict")
-    return content
-
-
-def load_unet(arch: str, checkpoint: dict[str, Any] | None, *, source: str) -> nn.Module:
-    """Build a U-Net of ``arch`` and load ``checkpoint`` (maskbench checkpoint or state dict) into it.
-
-    Parameters
-    ----------
-    arch : str
-        ``"pconv"`` or ``"conv"`` (a key of :data:`maskbench.models.unet.ARCHITECTURES`).
-    checkpoint : dict or None
-        As :func:`read_checkpoint` returns it; a maskbench checkpoint's ``model_config`` gives the
-        constructor options. None: He-initialised random weights, seeded with
-        :data:`RANDOM_WEIGHTS_SEED` (for speed tests only).
-    source : str
-        Where the checkpoint came from, for messages.
-
-    Returns
-    -------
-    torch.nn.Module
-        The ``PConvUNet`` or ``ConvUNet`` with the weights loaded, on the CPU, in training mode.
-
-    Raises
-    ------
-    ConfigError
-        An unknown ``arch``.
-    InputError
-        A checkpoint of another architecture, constructor options the architecture does not
-        take, or weights whose keys or shapes do not fit.
-    """
-    if arch not in ARCHITECTURES:
-        raise ConfigError(f"unknown architecture {arch!r} in {source}; expected one of {', '.join(ARCHITECTURES)}")
-    if checkpoint is None:
-        model = build_unet(arch)  # type: ignore[arg-type]  # arch: str, checked against ARCHITECTURES above
-        he_initialize(model, generator=torch.Generator().manual_seed(RANDOM_WEIGHTS_SEED))
-        return model
-    if checkpoint.get("format") == CHECKPOINT_FORMAT:
-        if checkpoint.get("arch") != arch:
-            raise InputError(f"{source} is a {checkpoint.get('arch')!r} checkpoint, expected {arch!r}")
-        options, state = dict(checkpoint.get("model_config", {})), checkpoint["model"]
-    else:
-        options, state = {}, checkpoint
-    try:
-        model = build_unet(arch, **options)  # type: ignore[arg-type]  # checkpoint options, checked by the constructor
-    except (TypeError, ValueError) as error:
-        raise InputError(f"{source} has model options {options} that {arch!r} does not take: {error}") from None
-    _load_state(model, state, arch=arch, source=source)
-    return model
-
-
-def _load_state(model: nn.Module, state: dict[str, Any], *, arch: str, source: str) -> None:
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
-    if missing or unexpected:
-        raise InputError(
-            f"{source} does not fit the {arch!r} U-Net: {len(missing)} missing key(s) (e.g. {missing[:2]}), "
-            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"
-        )
-    for key, tensor in expected.items():
-        if not isinstance(state[key], torch.Tensor) or state[key].shape != tensor.shape:
-            got = tuple(state[key].shape) if isinstance(state[key], torch.Tensor) else type(state[key]).__name__
-            raise InputError(
-                f"{source} does not fit the {arch!r} U-Net: {key} has shape {got}, expected {tuple(tensor.shape)}"
-            )
-    model.load_state_dict(state)
-
-
 def load_inpainter(spec: str, *, device: str | torch.device | None = None) -> Inpainter:
     """The inpainter named by ``spec`` (see the module docstring for the spec forms).
 
@@ -488,7 +362,7 @@ def load_inpainter(spec: str, *, device: str | torch.device | None = None) -> In
         if rest == "random":
             model = load_unet(prefix, None, source=spec)
             return TorchInpainter(model, spec=spec, name=f"{_DISPLAY_NAMES[prefix]} (random weights)", device=device)
-        path = _existing_file(rest, what=f"{prefix} checkpoint")
+        path = existing_file(rest, what=f"{prefix} checkpoint")
         model = load_unet(prefix, read_checkpoint(path), source=str(path))
         return TorchInpainter(
             model, spec=spec, name=_DISPLAY_NAMES[prefix], device=device, checkpoint_sha256=file_sha256(path)
@@ -522,7 +396,7 @@ def _load_checkpoint_path(spec: str, *, device: str | torch.device | None) -> To
 
 
 def _load_torchscript(spec: str, path_text: str, *, device: str | torch.device | None) -> TorchInpainter:
-    path = _existing_file(path_text, what="TorchScript file")
+    path = existing_file(path_text, what="TorchScript file")
     try:
         model = torch.jit.load(str(path), map_location=resolve_device(device))
     except Exception as error:
