@@ -49,6 +49,16 @@ def test_bad_values_name_the_key(values, message):
         build_dataclass(Example, values, origin="t")
 
 
+@dataclass(frozen=True)
+class WithUnion:
+    margin: int | Literal["auto"]
+
+
+def test_a_key_of_several_types_names_them_all():
+    with pytest.raises(ConfigError, match="key 'margin' in t must be int or one of 'auto', got 'foo'"):
+        build_dataclass(WithUnion, {"margin": "foo"}, origin="t")
+
+
 def test_read_toml_errors(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         read_toml(tmp_path / "none.toml")
