@@ -90,7 +90,7 @@ def test_a_pinned_opencv_method_ignores_the_device() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_auto_with_a_missing_cuda_device_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"--device: .*CUDA is not available"):
-        resolve_method(_config(method="auto", device="cuda"))
+        resolve_method(_config(method="auto", device="cuda:0"))
 
 
 def test_the_shipped_default_is_auto_with_a_named_cpu_method() -> None:
